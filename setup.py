@@ -11,7 +11,10 @@ import os
 import sys
 
 from setuptools import setup
-from setuptools.command.build_scripts import build_scripts
+try:
+    from setuptools.command.build_scripts import build_scripts
+except ImportError:  # setuptools < 66
+    from distutils.command.build_scripts import build_scripts
 
 
 class BuildFastLaunchers(build_scripts):

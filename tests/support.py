@@ -1,0 +1,100 @@
+"""Shared test support: the ocirt under test and busybox bundles.
+
+``ocirt_bin()`` builds the cffi binding in place once per session and writes
+a launcher that runs this working tree exactly as the installed one runs
+(real interpreter, ``-IS``).  Set ``OCIRT_BIN`` to test an installed ocirt.
+"""
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUSYBOX = "/bin/busybox"
+APPLETS = ["sh", "ls", "cat", "echo", "sleep", "id", "ps", "mount", "hostname", "true", "false", "env",
+           "pwd", "touch", "mkdir", "rm", "grep", "head", "tail", "wc", "stat", "readlink", "test", "kill",
+           "ulimit", "umask", "uname", "domainname", "sysctl", "ip", "ifconfig", "find", "tee", "dd", "chmod",
+           "ln", "cut", "tr", "sort", "printf", "seq", "od", "df", "stty", "tty", "whoami", "nproc", "wget",
+           "setsid", "timeout", "nsenter", "unshare", "mknod", "cp", "mv", "xargs", "awk", "sed", "top",
+           "watch", "which", "date", "basename", "dirname", "yes", "getty", "expr", "free", "dmesg"]
+
+
+def _build_inplace():
+    """Compile ocirt/linux/_libc*.so in the tree if missing or stale."""
+    build_py = os.path.join(REPO, "ocirt", "linux", "_libc_build.py")
+    so = [f for f in os.listdir(os.path.join(REPO, "ocirt", "linux")) if f.startswith("_libc.") and f.endswith(".so")]
+    if so and os.path.getmtime(os.path.join(REPO, "ocirt", "linux", so[0])) >= os.path.getmtime(build_py):
+        return
+    subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, 'ocirt/linux'); "
+                    "from _libc_build import ffibuilder; ffibuilder.compile(tmpdir='.')"],
+                   cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+
+
+def ocirt_bin():
+    if os.environ.get("OCIRT_BIN"):
+        return os.environ["OCIRT_BIN"]
+    build = os.path.join(REPO, "build")
+    os.makedirs(build, exist_ok=True)
+    launcher = os.path.join(build, "ocirt")
+    with open(os.path.join(build, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _build_inplace()
+        for name, mod in (("ocirt", "ocirt.cli"), ("ocirt-mkcw", "ocirt.mkcw.cli"), ("ocirt-kbs", "ocirt.kbs.cli"),
+                          ("krun", "ocirt.cli")):
+            path = os.path.join(build, name)
+            text = (f"#!{sys.executable} -IS\nimport sys\n"
+                    f"sys.path[:0] = [{REPO!r}, '%s/lib/python%d.%d/site-packages' % (sys.prefix, *sys.version_info[:2])]\n"
+                    f"from {mod} import main\nsys.exit(main())\n")
+            if not os.path.exists(path) or open(path).read() != text:
+                tmp = path + ".tmp"
+                with open(tmp, "w") as f:
+                    f.write(text)
+                os.chmod(tmp, 0o755)
+                os.rename(tmp, path)
+    return launcher
+
+
+def make_rootfs(rootfs, applets=APPLETS):
+    os.makedirs(os.path.join(rootfs, "bin"), exist_ok=True)
+    shutil.copy2(BUSYBOX, os.path.join(rootfs, "bin", "busybox"))
+    for a in applets:
+        link = os.path.join(rootfs, "bin", a)
+        if not os.path.lexists(link):
+            os.symlink("busybox", link)
+    for d in ("proc", "sys", "dev", "etc", "tmp", "root", "home", "usr/bin", "var"):
+        os.makedirs(os.path.join(rootfs, d), exist_ok=True)
+    os.chmod(os.path.join(rootfs, "tmp"), 0o1777)
+    with open(os.path.join(rootfs, "etc", "passwd"), "w") as f:
+        f.write("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"
+                "user:x:1000:1000:user:/home:/bin/sh\n")
+    with open(os.path.join(rootfs, "etc", "group"), "w") as f:
+        f.write("root:x:0:\ntty:x:5:\nnobody:x:65534:\nuser:x:1000:\n")
+    return rootfs
+
+
+def make_bundle(path=None, args=("sh", "-c", "true"), terminal=False, readonly=False, mutate=None):
+    """A busybox bundle.  ``mutate(config)`` may edit the config in place."""
+    from ocirt.spec.default import default_spec
+    path = path or tempfile.mkdtemp(prefix="ocirt-bundle-")
+    make_rootfs(os.path.join(path, "rootfs"))
+    config = default_spec(args=args, terminal=terminal)
+    config["root"]["readonly"] = readonly
+    if mutate:
+        mutate(config)
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump(config, f, indent=1)
+    return path
+
+
+def run_ocirt(*args, root, check=False, **kw):
+    """Run the ocirt under test with --root; returns CompletedProcess (text)."""
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    kw.setdefault("timeout", 60)
+    res = subprocess.run([ocirt_bin(), "--root", root, *args], **kw)
+    if check and res.returncode != 0:
+        raise AssertionError(f"ocirt {' '.join(args)} failed ({res.returncode}): {res.stderr}")
+    return res
