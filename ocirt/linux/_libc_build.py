@@ -146,7 +146,7 @@ CDEF_CGROUPS = r"""
 CDEF_KRUN = r"""
 """
 
-SOURCE = r"""
+SOURCE_CORE = r"""
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -185,8 +185,15 @@ static long ocirt_ioprio_set(int which, int who, int ioprio)
 { return syscall(SYS_ioprio_set, which, who, ioprio); }
 """
 
+# C side of the cgroups block (includes, static helpers).
+SOURCE_CGROUPS = r"""
+"""
+
+SOURCE_KRUN = r"""
+"""
+
 ffibuilder.cdef(CDEF_CORE + CDEF_CGROUPS + CDEF_KRUN)
-ffibuilder.set_source("ocirt.linux._libc", SOURCE)
+ffibuilder.set_source("ocirt.linux._libc", SOURCE_CORE + SOURCE_CGROUPS + SOURCE_KRUN)
 
 if __name__ == "__main__":
     ffibuilder.compile(verbose=True)
