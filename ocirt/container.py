@@ -45,7 +45,7 @@ def create(store: StateStore, cid, opts: CreateOptions):
     handler = _select_handler(config, rootfs, opts.prog)
     seccomp_filter = None
     if linux.get("seccomp"):
-        from ocirt.linux import seccomp
+        seccomp = _seccomp_module()
         seccomp_filter = seccomp.compile(linux["seccomp"])
 
     from ocirt.process import listen_fds_env
@@ -164,6 +164,14 @@ def _select_handler(config, rootfs, prog):
     if handler is not None:
         handler.check(config, rootfs)
     return handler
+
+
+def _seccomp_module():
+    try:
+        from ocirt.linux import seccomp
+    except ImportError:
+        raise OcirtError("config.json: linux.seccomp: this ocirt build has no seccomp support") from None
+    return seccomp
 
 
 def _make_cgroup(linux, cid, systemd, handler, config):

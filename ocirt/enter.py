@@ -85,8 +85,9 @@ def exec_in(container, req: ExecRequest):
     cap_masks = caps.parse(process.get("capabilities")) if process.get("capabilities") is not None else None
     seccomp_filter = None
     if (config.get("linux") or {}).get("seccomp"):
-        from ocirt.linux import seccomp
+        seccomp = _seccomp_module()
         seccomp_filter = seccomp.compile(config["linux"]["seccomp"])
+    from ocirt.container import _seccomp_module
     from ocirt.init import preload_for_container
     preload_for_container({"process": process, "linux": config.get("linux") or {}})
     ns_fds = _open_namespaces(container.pid)

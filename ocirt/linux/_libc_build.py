@@ -22,6 +22,7 @@ CDEF_CORE = r"""
 #define CLONE_NEWUSER ...
 #define CLONE_NEWCGROUP ...
 #define CLONE_NEWTIME ...
+#define NS_GET_NSTYPE ...
 int unshare(int flags);
 int setns(int fd, int nstype);
 
@@ -172,6 +173,7 @@ SOURCE_CORE = r"""
 #include <stdint.h>
 #include <net/if.h>
 #include <linux/sockios.h>
+#include <linux/nsfs.h>
 
 typedef struct __user_cap_header_struct cap_user_header;
 typedef struct __user_cap_data_struct cap_user_data;

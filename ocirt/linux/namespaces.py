@@ -66,10 +66,13 @@ class Plan:
 
 def _check_ns_type(fd, t, path):
     """The path must be a namespace of the matching type (spec requirement)."""
-    target = os.readlink(f"/proc/self/fd/{fd}")
-    want = TYPES[t][1]
-    if not target.startswith(f"{want}:["):
-        raise OcirtError(f"config.json: linux.namespaces: {path} is not a {t} namespace ({target})")
+    import fcntl
+    try:
+        kind = fcntl.ioctl(fd, C.NS_GET_NSTYPE)
+    except OSError:
+        raise OcirtError(f"config.json: linux.namespaces: {path} is not a namespace") from None
+    if kind != TYPES[t][0]:
+        raise OcirtError(f"config.json: linux.namespaces: {path} is not a {t} namespace")
 
 
 def write_id_maps(pid, linux_cfg):

@@ -226,7 +226,8 @@ class Rootfs:
 
     def _mount_cgroup_dir(self, dest, sub, hierarchy, cgroup_ns, flags):
         controllers, mountpoint, name, own_path = hierarchy
-        fd = self.ensure(f"{dest}/{sub}" if sub else dest)
+        path = f"{dest}/{sub}" if sub else dest
+        fd = self.ensure(path)
         target = f"/proc/self/fd/{fd}"
         try:
             if cgroup_ns:
@@ -237,7 +238,9 @@ class Rootfs:
             else:
                 lsys.mount(mountpoint + own_path, target, None, C.MS_BIND | C.MS_REC)
                 if flags & C.MS_RDONLY:
-                    lsys.mount(None, target, None, C.MS_BIND | C.MS_REMOUNT | flags)
+                    os.close(fd)  # re-resolve: the fd still names the directory under the bind
+                    fd = self.open_in_root(path.lstrip("/"))
+                    lsys.mount(None, f"/proc/self/fd/{fd}", None, C.MS_BIND | C.MS_REMOUNT | flags)
         finally:
             os.close(fd)
 
