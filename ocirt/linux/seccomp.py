@@ -153,7 +153,7 @@ def _uint(value, field, maximum):
 
 def _strings(value, field, allow_empty=True):
     if not isinstance(value, list) or (not allow_empty and not value):
-        raise ConfigError(f"{field}: must be a{'' if allow_empty else ' non-empty'} array of strings")
+        raise ConfigError(f"{field}: must be {'an' if allow_empty else 'a non-empty'} array of strings")
     for i, item in enumerate(value):
         if not isinstance(item, str) or not item or "\0" in item:
             raise ConfigError(f"{field}[{i}]: must be a non-empty string without NUL, not {item!r}")
