@@ -42,7 +42,9 @@ def test_new_namespace(rt, ns_type):
     gets a new namespace."""
     types = ["mount", ns_type] if ns_type != "mount" else ["mount"]
     if ns_type == "user":
-        types.append("pid")   # proc can be mounted from a user namespace only with its own pid namespace
+        # proc and mqueue can be mounted from a user namespace only with its
+        # own pid and ipc namespaces
+        types += ["pid", "ipc"]
     ctr = rt.container(PRINT_NS, mutate=with_namespaces(types))
     seen = parse_ns(ctr.run())
     proc_name = ALL_TYPES[ns_type]
