@@ -183,14 +183,34 @@ def _make_cgroup(linux, cid, systemd, handler, config):
     manager.create()
     try:
         resources = dict(linux.get("resources") or {})
-        if handler is not None and hasattr(handler, "extra_device_rules"):
-            resources["devices"] = list(resources.get("devices") or []) + handler.extra_device_rules(config)
-        if resources and hasattr(manager, "apply_resources"):
+        if "devices" in resources:
+            extra = list(linux.get("devices") or []) + (handler.extra_devices(config) if handler else [])
+            resources["devices"] = device_rules(resources["devices"], extra)
+        if resources:
             manager.apply_resources(resources)
     except BaseException:
         manager.destroy()
         raise
     return manager
+
+
+# Allowed after the configured rules, as runc and crun do: clients such as
+# podman send only "deny all" and rely on the runtime for the default devices.
+DEFAULT_DEVICE_RULES = tuple(
+    {"allow": True, "type": t, "major": ma, "minor": mi, "access": acc} for t, ma, mi, acc in (
+        ("c", None, None, "m"), ("b", None, None, "m"), ("c", 1, 3, "rwm"), ("c", 1, 8, "rwm"),
+        ("c", 1, 7, "rwm"), ("c", 5, 0, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 9, "rwm"),
+        ("c", 5, 1, "rwm"), ("c", 136, None, "rwm"), ("c", 5, 2, "rwm")))
+
+
+def device_rules(configured, devices):
+    """The device cgroup rules: configured ones, then defaults and linux.devices."""
+    rules = list(configured or []) + [{k: v for k, v in r.items() if v is not None} for r in DEFAULT_DEVICE_RULES]
+    for d in devices:
+        if d.get("type") in ("c", "b", "u"):
+            rules.append({"allow": True, "type": "b" if d["type"] == "b" else "c", "major": d.get("major"),
+                          "minor": d.get("minor"), "access": "rwm"})
+    return rules
 
 
 def _freeze_config(path, config):

@@ -215,6 +215,11 @@ def _prepare_and_exec(ctx, chan):
         console.send_master(sock, name, master)
         sock.close()
         os.close(master)
+    if ctx.seccomp_filter is not None:
+        from ocirt.linux import seccomp
+        if seccomp.load_before_capabilities(process):
+            seccomp.load(ctx.seccomp_filter)
+            ctx.seccomp_filter = None
     proc.switch_user(user, ctx.cap_masks, process.get("noNewPrivileges", False), ctx.in_user_ns)
     executable = proc.find_executable(process["args"][0], env)
     if peer is not None:

@@ -72,8 +72,9 @@ def run_child(fn, ctx, chan):
 def _report(chan, msg):
     try:
         chan.send("error", msg=msg)
-    except OSError:
-        pass
+    except OSError:  # after "ready" nobody listens: say it on stderr, as runc does
+        from ocirt import log
+        log.error(msg)
 
 
 def stage1(ctx, chan):
@@ -202,9 +203,28 @@ def finish_process(ctx, process, config, in_user_ns):
     if ctx.listen_fds:
         env["LISTEN_FDS"], env["LISTEN_PID"] = str(ctx.listen_fds), "1"
     proc.chdir_in_root(process.get("cwd") or "/")
+    load_seccomp_early(ctx, process)
     proc.switch_user(user, ctx.cap_masks, process.get("noNewPrivileges", False), in_user_ns)
     if ctx.handler is None:
         ctx.executable = proc.find_executable((process.get("args") or [""])[0], env)
+
+
+def load_seccomp_early(ctx, process):
+    """Without no_new_privs the kernel accepts a filter only from a task that
+    has CAP_SYS_ADMIN: then it is loaded before capabilities are dropped (as
+    runc does), otherwise as the last step before execve."""
+    from ocirt.linux import seccomp
+    if ctx.seccomp_filter is not None and seccomp.load_before_capabilities(process):
+        load_seccomp(ctx)
+
+
+def load_seccomp(ctx):
+    from ocirt.linux import seccomp
+    flt, ctx.seccomp_filter = ctx.seccomp_filter, None
+    notify_fd = seccomp.load(flt)
+    if notify_fd is not None and ctx.seccomp_listener:
+        seccomp.send_listener(ctx.seccomp_listener, ctx.state_for_hooks("running"), notify_fd,
+                              (ctx.config.get("linux") or {}).get("seccomp", {}).get("listenerMetadata"))
 
 
 def setup_console(ctx, rootfs, process):
@@ -265,10 +285,7 @@ def execute(ctx, process):
     from ocirt import log
     proc.seal_fds(ctx.listen_fds + ctx.preserve_fds)
     if ctx.seccomp_filter is not None:
-        from ocirt.linux import seccomp
-        notify_fd = seccomp.load(ctx.seccomp_filter)
-        if notify_fd is not None and ctx.seccomp_listener:
-            seccomp.send_listener(ctx.seccomp_listener, ctx.state_for_hooks("running"), notify_fd)
+        load_seccomp(ctx)
     if ctx.handler is not None:
         ctx.handler.enter(ctx.config, process)
         raise OcirtError(f"{ctx.handler.name} handler returned without running the container")
