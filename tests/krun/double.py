@@ -20,8 +20,9 @@ def gcc_available():
 
 
 def build(directory=None, old_api=False, variants=VARIANTS):
-    """Compile the double as each soname into ``directory`` (default: a new 0700 temp dir)."""
+    """Compile the double as each soname into ``directory`` (default: a new temp dir), mode 0755."""
     directory = directory or tempfile.mkdtemp(prefix="libkrun-double-")
+    os.makedirs(directory, exist_ok=True)
     os.chmod(directory, 0o755)
     for soname, variant in variants.items():
         cmd = ["gcc", "-shared", "-fPIC", "-O1", "-Wall", "-Wextra", "-Werror", f"-DDOUBLE_VARIANT={variant}",
