@@ -75,6 +75,13 @@ def _variant(annotations, handler_name, rootfs):
     return None
 
 
+def exec_refusal(handler_name):
+    """The one line ``ocirt exec`` prints for a container run by ``handler_name``."""
+    return (f"exec is not supported for {handler_name} containers: the workload runs inside a libkrun microVM "
+            "whose guest has no agent to start another process; run the command as the container's own "
+            "process instead")
+
+
 def features():
     """Annotations for ``ocirt features``: handler names and libkrun variants found.
 

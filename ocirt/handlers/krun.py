@@ -84,9 +84,8 @@ class KrunHandler:
         return devices
 
     def exec_refusal(self):
-        return (f"exec is not supported for {self.name} containers: the workload runs inside a libkrun microVM "
-                "whose guest has no agent to start another process; run the command as the container's own "
-                "process instead")
+        from ocirt import handlers
+        return handlers.exec_refusal(self.name)
 
     # -- container init, before pivot_root -----------------------------------
     def before_pivot(self, config, rootfs):

@@ -26,6 +26,8 @@ FEATURE_AMD_SEV = 7
 FEATURE_INTEL_TDX = 8
 
 CDEF = """
+void *dlopen(const char *filename, int flags);
+char *dlerror(void);
 int32_t krun_set_log_level(uint32_t level);
 int32_t krun_create_ctx(void);
 int32_t krun_free_ctx(uint32_t ctx_id);
@@ -45,16 +47,35 @@ int32_t krun_start_enter(uint32_t ctx_id);
 """
 
 _ffi = None
+_dl = None
 _loaded = {}   # variant -> Library; survives fork, so init reuses the runtime's handle
 
 
 def _get_ffi():
-    global _ffi
+    global _ffi, _dl
     if _ffi is None:
         from cffi import FFI
         _ffi = FFI()
         _ffi.cdef(CDEF)
+        libc = _ffi.dlopen(None)
+        # Resolved up front: a first lookup of dlerror would itself clear the error.
+        _dl = (libc.dlopen, libc.dlerror)
     return _ffi
+
+
+def _dlopen(ffi, path):
+    """dlopen(3) ourselves: cffi's ffi.dlopen(name) falls back to
+    ctypes.util.find_library (ldconfig and gcc subprocesses) on failure and
+    buries the loader's message in its own."""
+    dlopen, dlerror = _dl
+    handle = dlopen(path.encode(), ffi.RTLD_NOW)
+    if handle == ffi.NULL:
+        error = dlerror()
+        message = ffi.string(error).decode(errors="replace") if error != ffi.NULL else "unknown error"
+        if message.startswith(path + ": "):   # keep the name when a *dependency* is what is missing
+            message = message[len(path) + 2:]
+        raise OcirtError(f"cannot load {path}: {message}")
+    return ffi.dlopen(handle)
 
 
 def _library_path(soname):
@@ -87,12 +108,8 @@ class Library:
     def __init__(self, variant):
         self.soname = SONAMES[variant]
         self.ffi = _get_ffi()
-        path = _library_path(self.soname)
-        try:
-            self.lib = self.ffi.dlopen(path)
-        except OSError as exc:
-            raise OcirtError(f"cannot load {path}: {exc}") from None
-        self.path = path
+        self.path = _library_path(self.soname)
+        self.lib = _dlopen(self.ffi, self.path)
 
     def has(self, name):
         try:
