@@ -19,6 +19,7 @@ from ocirt.errors import OcirtError
 from ocirt.mkcw import disk, entrypoint, luks, oci, workload
 from ocirt.mkcw.source import open_source, podman
 
+HOLE_LIMIT = 32 << 20
 RESERVED = ("entrypoint", "krun-sev.json", "disk.img", "tmp", "sev.chain")
 _REFERENCE_PATH = re.compile(r"(/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+")
 _WORKLOAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -293,7 +294,10 @@ def _write_layer(opts, progress, stage, encrypted, formatting, header_path, now)
                 entry(dst, f.read(), 0o644)
         writer.write(oci.tar_header("disk.img", encrypted.size, 0o600, mtime=mtime))
         header = None
-        if formatting.done():
+        # Bytes after a hole are hashed by reading them back, which costs more
+        # than waiting out the rest of the key derivation once the disk is big
+        # (by then mkfs has usually taken as long as the PBKDF2 anyway).
+        if formatting.done() or encrypted.image_len > HOLE_LIMIT:
             header = _finished_header(formatting, header_path, encrypted.payload_offset)
             writer.write(header)
         else:
