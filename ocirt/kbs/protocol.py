@@ -215,6 +215,7 @@ def parse_registration(body):
 
 
 TCB_PARTS = ("bootloader", "tee", "snp", "microcode", "fmc")
+_TCB_ALIASES = {"bl": "bootloader", "ucode": "microcode"}  # ocirt.kbs.snp's short names
 
 
 def parse_min_tcb(value, what):
@@ -227,6 +228,7 @@ def parse_min_tcb(value, what):
             raise ProtocolError(f"{what}: expected name=number[,name=number...]") from None
     if not isinstance(value, dict) or not value:
         raise ProtocolError(f"{what}: must be an object of TCB parts")
+    value = {_TCB_ALIASES.get(k, k): v for k, v in value.items()}
     for k, v in value.items():
         if k not in TCB_PARTS:
             raise ProtocolError(f"{what}: unknown TCB part {k!r} (expected one of {', '.join(TCB_PARTS)})")

@@ -98,7 +98,7 @@ class Audit:
 
 
 def _load_roots(directory):
-    """{product: (ark_pem, ask_pem)} from <dir>/<product>/{ark,ask}.pem or <dir>/{ark,ask}.pem."""
+    """{product: ARK+ASK PEM} from <dir>/<product>/{ark,ask}.pem, or {"*": ...} from <dir>/{ark,ask}.pem."""
     roots = {}
     for product in ("milan", "genoa", "turin", ""):
         base = os.path.join(directory, product)
@@ -111,19 +111,20 @@ def _load_roots(directory):
             continue
         except OSError as e:
             raise OcirtError(f"{base}: {e.strerror}") from None
-        roots[product or "*"] = (ark, ask)
+        roots[product or "*"] = ark + ask
     if not roots:
         raise OcirtError(f"{directory}: no ark.pem/ask.pem (or <product>/ark.pem, ask.pem) found")
     return roots
 
 
 def _roots_for(roots, product):
+    """trusted_roots for snp.verify: None means the AMD roots shipped with ocirt."""
     if roots is None:
         return None
-    pair = roots.get(product) or roots.get("*")
-    if pair is None:
+    pem = roots.get(product) or roots.get("*")
+    if pem is None:
         raise Refusal(403, f"attestation refused: no trusted roots configured for {product}")
-    return {product: pair}
+    return {product: pem}
 
 
 def tcb_parts(raw, product):
@@ -167,11 +168,7 @@ class Verifier:
                             cache_dir=self.config.vcek_cache, kds_url=self.config.kds_url,
                             trusted_roots=roots)
         if not result.ok:
-            failure = result.first_failure()
-            if isinstance(failure, (tuple, list)):
-                name, _, detail = failure
-                failure = f"{name}: {detail}" if detail else str(name)
-            raise Refusal(403, f"attestation refused: {failure}")
+            raise Refusal(403, f"attestation refused: {result.first_failure()}")
         self.check_policy(att.report, product, workload)
 
     def check_policy(self, raw, product, workload):
