@@ -8,11 +8,15 @@ import base64
 import http.client
 import json
 import os
+import shutil
 import ssl
 import struct
 import subprocess
 import sys
+import tempfile
 import time
+
+import pytest
 
 from tests.support import ocirt_bin
 from ocirt.kbs import protocol, sample
@@ -44,14 +48,14 @@ def vcek_cache_for(chain_dir, cache_dir, product="milan"):
 
 
 class KbsServer:
-    def __init__(self, workdir, *extra, tls=None, env=None):
+    def __init__(self, workdir, *extra, tls=None, env=None, db=None):
         self.workdir = workdir
         os.makedirs(workdir, exist_ok=True)
         token_file = os.path.join(workdir, "admin-token")
         with open(token_file, "w") as f:
             f.write(ADMIN_TOKEN + "\n")
         self.audit_path = os.path.join(workdir, "audit.log")
-        self.db = os.path.join(workdir, "kbs.db")
+        self.db = db or os.path.join(workdir, "kbs.db")
         argv = [kbs_bin(), "serve", "--listen", "127.0.0.1:0", "--db", self.db, "--admin-token-file", token_file,
                 "--audit-log", self.audit_path, *extra]
         self.tls = tls
@@ -224,3 +228,37 @@ def wait_until(pred, timeout=5.0):
 
 
 PY = sys.executable
+
+
+@pytest.fixture(scope="session")
+def pg_dsn():
+    """A throw-away PostgreSQL cluster (Debian's postgresql package) on a Unix socket."""
+    bindirs = sorted(d for d in (f"/usr/lib/postgresql/{v}/bin" for v in os.listdir("/usr/lib/postgresql"))
+                     if os.path.exists(d + "/initdb")) if os.path.isdir("/usr/lib/postgresql") else []
+    if not bindirs:
+        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql); "
+                    "or set OCIRT_KBS_TEST_PG_DSN")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg not installed (pip install psycopg[binary])")
+    bindir = bindirs[-1]
+    # not under pytest's 0700 root-owned tmp: the server runs as the postgres user
+    base = tempfile.mkdtemp(prefix="ocirt-kbs-pg-")
+    data, sock = os.path.join(base, "data"), os.path.join(base, "sock")
+    for d in (base, data, sock):
+        os.makedirs(d, exist_ok=True)
+        shutil.chown(d, "postgres", "postgres")
+    as_pg = ["runuser", "-u", "postgres", "--"]
+    try:
+        subprocess.run(as_pg + [f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres"], check=True,
+                       capture_output=True)
+        subprocess.run(as_pg + [f"{bindir}/pg_ctl", "-D", data, "-w", "-l", os.path.join(base, "log"), "-o",
+                                f"-k {sock} -c listen_addresses='' -p 54329", "start"], check=True,
+                       capture_output=True)
+        yield f"postgresql://postgres@/postgres?host={sock}&port=54329"
+    finally:
+        subprocess.run(as_pg + [f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+

@@ -12,8 +12,8 @@ import os
 import pytest
 
 from ocirt.kbs import sample
-from tests.test_kbs_helpers import (ADMIN_TOKEN, MEASUREMENT, Guest, KbsServer, make_chain, self_signed_tls,
-                                    vcek_cache_for)
+from tests.test_kbs_helpers import (ADMIN_TOKEN, Guest, KbsServer, make_chain, self_signed_tls, vcek_cache_for,
+                                    pg_dsn)  # noqa: F401 (pg_dsn is a fixture)
 
 
 @pytest.fixture(scope="module")
@@ -345,6 +345,30 @@ def test_two_workers_share_sessions(tmp_path, tee_key, chains):
     finally:
         srv.stop()
     assert srv.proc.returncode == 0
+
+
+def test_replicas_share_a_postgresql_database(tmp_path, tee_key, chains, pg_dsn):
+    """auth on replica A, attest on B, key from A: sessions and nonces live in the shared database."""
+    cache = vcek_cache_for(chains["trusted"], str(tmp_path / "cache"))
+    key_file = str(tmp_path / "shared.key")
+    common = ["--amd-roots", chains["trusted"], "--vcek-cache", cache, "--secret-key-file", key_file]
+    a = KbsServer(str(tmp_path / "a"), *common, db=pg_dsn)
+    b = KbsServer(str(tmp_path / "b"), *common, db=pg_dsn)
+    try:
+        assert a.register("wl-replicated", passphrase="shared secret")[0] == 200
+        g = Guest(a, tee_key, chains["trusted"], "wl-replicated")
+        assert g.auth()[0] == 200
+        g.server = b
+        assert g.attest() == (200, b"")
+        assert_refused(g.attest(), 401, "nonce already used")
+        g.server = a
+        status, body = g.key()
+        assert status == 200 and g.decrypt(body) == b"shared secret"
+        g.server = b
+        assert_refused(g.key(), 401, "already released")
+    finally:
+        a.stop()
+        b.stop()
 
 
 # --- and after all of that ----------------------------------------------------------

@@ -174,7 +174,7 @@ class SQLiteStorage(SQLStorage):
         import sqlite3
         try:
             # autocommit (isolation_level=None): every statement is its own transaction
-            conn = sqlite3.connect(path, isolation_level=None, timeout=10)
+            conn = sqlite3.connect(path, isolation_level=None, timeout=10, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             super().__init__(conn)
