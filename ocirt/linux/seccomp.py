@@ -160,6 +160,12 @@ def _strings(value, field, allow_empty=True):
     return value
 
 
+def _present(cfg, key):
+    """An optional array field: absent and null mean empty."""
+    value = cfg.get(key)
+    return [] if value is None else value
+
+
 def _action(consts, name, errno_ret, field, errno_field):
     """The libseccomp action value for an OCI action name (+ errnoRet)."""
     if name not in ACTIONS:
@@ -239,9 +245,9 @@ def compile(seccomp_cfg):
         if not isinstance(metadata, str):
             raise ConfigError(f"linux.seccomp.listenerMetadata: must be a string, not {metadata!r}")
 
-    arches = _strings(cfg.get("architectures") or [], "linux.seccomp.architectures")
-    flags = _strings(cfg.get("flags") or [], "linux.seccomp.flags")
-    syscalls = cfg.get("syscalls") or []
+    arches = _strings(_present(cfg, "architectures"), "linux.seccomp.architectures")
+    flags = _strings(_present(cfg, "flags"), "linux.seccomp.flags")
+    syscalls = _present(cfg, "syscalls")
     if not isinstance(syscalls, list):
         raise ConfigError("linux.seccomp.syscalls: must be an array")
 
