@@ -22,6 +22,7 @@ CDEF_CORE = r"""
 #define CLONE_NEWUSER ...
 #define CLONE_NEWCGROUP ...
 #define CLONE_NEWTIME ...
+#define NS_GET_NSTYPE ...
 int unshare(int flags);
 int setns(int fd, int nstype);
 
@@ -133,6 +134,11 @@ long ocirt_ioprio_set(int which, int who, int ioprio);
 #define IOPRIO_CLASS_IDLE ...
 #define IOPRIO_CLASS_SHIFT ...
 
+/* --- network interfaces (lo up) ------------------------------------------ */
+#define SIOCGIFFLAGS ...
+#define SIOCSIFFLAGS ...
+#define IFF_UP ...
+
 /* --- mknod ---------------------------------------------------------------- */
 #define S_IFCHR ...
 #define S_IFBLK ...
@@ -141,6 +147,35 @@ long ocirt_ioprio_set(int which, int who, int ioprio);
 
 # cgroups (issue 3) and other concerns append their declarations here.
 CDEF_CGROUPS = r"""
+/* --- cgroup v2 device filter: BPF_PROG_TYPE_CGROUP_DEVICE (linux/bpf.h) --- */
+struct bpf_insn { uint8_t code; uint8_t dst_reg:4; uint8_t src_reg:4; int16_t off; int32_t imm; };
+struct bpf_cgroup_dev_ctx { uint32_t access_type; uint32_t major; uint32_t minor; };
+#define BPF_LDX ...
+#define BPF_ALU ...
+#define BPF_ALU64 ...
+#define BPF_JMP ...
+#define BPF_W ...
+#define BPF_MEM ...
+#define BPF_K ...
+#define BPF_X ...
+#define BPF_AND ...
+#define BPF_RSH ...
+#define BPF_MOV ...
+#define BPF_JNE ...
+#define BPF_EXIT ...
+static const int BPF_DEVCG_ACC_MKNOD;
+static const int BPF_DEVCG_ACC_READ;
+static const int BPF_DEVCG_ACC_WRITE;
+static const int BPF_DEVCG_DEV_BLOCK;
+static const int BPF_DEVCG_DEV_CHAR;
+int ocirt_bpf_devcg_load(const struct bpf_insn *insns, unsigned int count, char *log, unsigned int log_size);
+int ocirt_bpf_devcg_attach(int cgroup_fd, int prog_fd);
+int ocirt_bpf_devcg_query(int cgroup_fd, uint32_t *ids, uint32_t *count);
+int ocirt_bpf_devcg_detach(int cgroup_fd, uint32_t prog_id);
+
+/* --- OOM notification (cgroup v1 memory.oom_control) ---------------------- */
+#define EFD_CLOEXEC ...
+int eventfd(unsigned int initval, int flags);
 """
 
 CDEF_KRUN = r"""
@@ -165,6 +200,9 @@ SOURCE_CORE = r"""
 #include <linux/close_range.h>
 #include <linux/ioprio.h>
 #include <stdint.h>
+#include <net/if.h>
+#include <linux/sockios.h>
+#include <linux/nsfs.h>
 
 typedef struct __user_cap_header_struct cap_user_header;
 typedef struct __user_cap_data_struct cap_user_data;
@@ -187,6 +225,71 @@ static long ocirt_ioprio_set(int which, int who, int ioprio)
 
 # C side of the cgroups block (includes, static helpers).
 SOURCE_CGROUPS = r"""
+#include <string.h>
+#include <linux/bpf.h>
+#include <sys/eventfd.h>
+
+static int ocirt_bpf(int cmd, union bpf_attr *attr)
+{ return (int)syscall(SYS_bpf, cmd, attr, sizeof(*attr)); }
+
+static int ocirt_bpf_devcg_load(const struct bpf_insn *insns, unsigned int count, char *log, unsigned int log_size)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+    attr.insns = (uint64_t)(uintptr_t)insns;
+    attr.insn_cnt = count;
+    attr.license = (uint64_t)(uintptr_t)"Apache";
+    if (log && log_size) {
+        attr.log_buf = (uint64_t)(uintptr_t)log;
+        attr.log_size = log_size;
+        attr.log_level = 1;
+    }
+    return ocirt_bpf(BPF_PROG_LOAD, &attr);
+}
+
+static int ocirt_bpf_devcg_attach(int cgroup_fd, int prog_fd)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.target_fd = cgroup_fd;
+    attr.attach_bpf_fd = prog_fd;
+    attr.attach_type = BPF_CGROUP_DEVICE;
+    attr.attach_flags = BPF_F_ALLOW_MULTI;
+    return ocirt_bpf(BPF_PROG_ATTACH, &attr);
+}
+
+static int ocirt_bpf_devcg_query(int cgroup_fd, uint32_t *ids, uint32_t *count)
+{
+    union bpf_attr attr;
+    int rc;
+    memset(&attr, 0, sizeof(attr));
+    attr.query.target_fd = cgroup_fd;
+    attr.query.attach_type = BPF_CGROUP_DEVICE;
+    attr.query.prog_ids = (uint64_t)(uintptr_t)ids;
+    attr.query.prog_cnt = *count;
+    rc = ocirt_bpf(BPF_PROG_QUERY, &attr);
+    *count = attr.query.prog_cnt;
+    return rc;
+}
+
+static int ocirt_bpf_devcg_detach(int cgroup_fd, uint32_t prog_id)
+{
+    union bpf_attr attr;
+    int prog_fd, rc;
+    memset(&attr, 0, sizeof(attr));
+    attr.prog_id = prog_id;
+    prog_fd = ocirt_bpf(BPF_PROG_GET_FD_BY_ID, &attr);
+    if (prog_fd < 0)
+        return -1;
+    memset(&attr, 0, sizeof(attr));
+    attr.target_fd = cgroup_fd;
+    attr.attach_bpf_fd = prog_fd;
+    attr.attach_type = BPF_CGROUP_DEVICE;
+    rc = ocirt_bpf(BPF_PROG_DETACH, &attr);
+    close(prog_fd);
+    return rc;
+}
 """
 
 SOURCE_KRUN = r"""
