@@ -553,8 +553,8 @@ def test_config_errors_name_the_field():
     bad({"defaultAction": ALLOW, "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]},
         "linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY")
     bad({"defaultAction": ALLOW, "listenerPath": "/run/a.sock",
-         "syscalls": [{"names": ["mkdir", "write"], "action": "SCMP_ACT_NOTIFY"}]},
-        "linux.seccomp.syscalls[0].names[1]: SCMP_ACT_NOTIFY cannot be used for write: "
+         "syscalls": [{"names": ["mkdir", "connect"], "action": "SCMP_ACT_NOTIFY"}]},
+        "linux.seccomp.syscalls[0].names[1]: SCMP_ACT_NOTIFY cannot be used for connect: "
         "ocirt needs it to hand the notify fd over")
     bad({"defaultAction": ALLOW, "listenerMetadata": "x"},
         "linux.seccomp.listenerMetadata: allowed only together with listenerPath")

@@ -75,9 +75,10 @@ FLAGS = {
     "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": "OCIRT_SCMP_FLTATR_CTL_WAITKILL",
 }
 # Syscalls the init may still make after `load` and before the listener has
-# the notify fd: a NOTIFY rule on them would block the container forever
-# (runc refuses `write` for the same reason).
-_NOTIFY_REFUSED = ("write", "sendmsg")
+# the notify fd (`send_listener` runs there: socket, connect, sendmsg; the
+# sync channel: sendto, write): a NOTIFY rule on them would block the
+# container forever (runc refuses `write` for the same reason).
+_NOTIFY_REFUSED = ("socket", "connect", "sendmsg", "sendto", "write")
 
 _MAX_ARGS = 6          # syscall arguments a seccomp filter can inspect
 _U64 = (1 << 64) - 1
@@ -366,7 +367,8 @@ def send_listener(path, state, notify_fd, metadata=None):
     One connection, one JSON document ({ociVersion, fds, pid, metadata,
     state}), the fd in SCM_RIGHTS of the first sendmsg, then close
     (config-linux.md "The Container Process State").  ``state`` is the
-    container state (status "creating" at this point).
+    container state; ``pid`` is taken from it.  It may run in the init right
+    after ``load``: json and socket must already be imported there.
     """
     import json
     import socket
@@ -378,8 +380,9 @@ def send_listener(path, state, notify_fd, metadata=None):
         message["metadata"] = metadata
     data = json.dumps(message).encode()
     try:
+        # Blocking on purpose: this may run under the filter just loaded, so
+        # no timeout (fcntl/poll) beyond socket, connect, sendmsg and close.
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
-            sock.settimeout(10)
             sock.connect(path)
             sent = socket.send_fds(sock, [data], [notify_fd])
             if sent < len(data):
