@@ -374,8 +374,11 @@ def send_listener(path, state, notify_fd, metadata=None):
     import socket
     from ocirt import OCI_VERSION
 
+    # Only the runtime-spec state fields (runtime.md "State"): agents may
+    # decode it strictly, and ocirt's stored state carries more.
+    oci_state = {k: state[k] for k in ("ociVersion", "id", "status", "pid", "bundle", "annotations") if k in state}
     message = {"ociVersion": state.get("ociVersion", OCI_VERSION), "fds": ["seccompFd"],
-               "pid": state["pid"], "state": state}
+               "pid": state["pid"], "state": oci_state}
     if metadata:
         message["metadata"] = metadata
     data = json.dumps(message).encode()
