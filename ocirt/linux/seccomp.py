@@ -102,7 +102,10 @@ class _Libseccomp:
 
     def __init__(self, ffi, handle):
         for name, signature in _SIGNATURES.items():
-            setattr(self, name, handle.load_function(ffi.typeof(signature), name))
+            try:
+                setattr(self, name, handle.load_function(ffi.typeof(signature), name))
+            except AttributeError:
+                raise OcirtError(f"seccomp requested but {LIBRARY} is too old (no {name})") from None
         v = self.seccomp_version()
         self.version = (v.major, v.minor, v.micro)
         self._handle = handle   # keeps the library mapped
@@ -114,6 +117,8 @@ _loaded = {}
 def _binding():
     """(ffi, constants, libseccomp); raises OcirtError if libseccomp is missing."""
     if "lib" not in _loaded:
+        # The loader cffi's own ffi.dlopen() is built on; the compiled ffi
+        # parses the signatures, so pycparser is never imported.
         import _cffi_backend
         from ocirt.linux._libc import ffi, lib as consts
         try:
