@@ -13,6 +13,9 @@ import subprocess
 import pytest
 
 from ocirt.linux import seccomp
+from tests.support import ocirt_bin
+
+ocirt_bin()     # builds ocirt.linux._libc in place (constants for seccomp) on a clean checkout
 
 DENIED = 18    # EXDEV: what the deny rules below return, distinct from real failures
 

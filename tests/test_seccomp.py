@@ -18,10 +18,13 @@ import threading
 
 import pytest
 
-from ocirt.errors import ConfigError, OcirtError
-from ocirt.linux import seccomp
-from ocirt.linux._libc import ffi, lib as C
-from tests.support import REPO
+from tests.support import REPO, ocirt_bin
+
+ocirt_bin()     # builds ocirt.linux._libc in place (constants for seccomp) on a clean checkout
+
+from ocirt.errors import ConfigError, OcirtError  # noqa: E402
+from ocirt.linux import seccomp  # noqa: E402
+from ocirt.linux._libc import ffi, lib as C  # noqa: E402
 
 ALLOW = "SCMP_ACT_ALLOW"
 ERRNO = "SCMP_ACT_ERRNO"
