@@ -294,9 +294,7 @@ class _Compiler:
         entry_points = []
         for public, (file, pointer) in ROOTS.items():
             node = self.lookup(file, pointer)
-            rfile, rpointer, rnode = self.resolve(file, pointer, node)
-            if self.is_leaf(rnode):
-                raise SchemaCompileError(f"{file}#{pointer}: a root must be an object or array schema")
+            rfile, rpointer, _ = self.resolve(file, pointer, node)
             target = self.function_for(rfile, rpointer)
             entry_points.append(f"def {public}(document):\n    {target}(document, '$')")
         while self.pending:
