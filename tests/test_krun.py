@@ -460,3 +460,16 @@ def test_features(double_dir):
     assert run(env) == {"run.oci.ocirt.handlers": "krun,krun-sev,krun-tdx", "run.oci.ocirt.libkrun.variants": ""}
     found = run(dict(env, OCIRT_LIBKRUN_DIR=double_dir, LIBKRUN_DOUBLE_LOG=os.devnull))
     assert found["run.oci.ocirt.libkrun.variants"] == "krun,krun-sev,krun-tdx"
+
+
+def test_pre_parsed_declarations_are_current_and_used(tmp_path):
+    from ocirt.handlers import _libkrun_build
+    _libkrun_build.generate(str(tmp_path))
+    with open(os.path.join(support.REPO, "ocirt", "handlers", "_libkrun_ffi.py"), "rb") as f:
+        committed = f.read()
+    assert (tmp_path / "ocirt" / "handlers" / "_libkrun_ffi.py").read_bytes() == committed, \
+        "run: python -m ocirt.handlers._libkrun_build"
+    code = (f"import sys; sys.path.insert(0, {support.REPO!r}); from ocirt.handlers import libkrun; "
+            "libkrun._get_ffi(); print('pycparser' in sys.modules, 'cffi.api' in sys.modules)")
+    out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]   # no cdef parsing on the create path
