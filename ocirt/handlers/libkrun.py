@@ -2,11 +2,10 @@
 
 Declarations (``_libkrun_build.py``) follow libkrun's ``include/libkrun.h``
 as summarised in /work/shared/reference/libkrun-and-krun-handler.md §3.
-In ABI mode a declared
-function that the loaded library does not export only fails when it is looked
-up, so every optional call is probed with ``has()`` before use: libkrun's API
-changes between releases (§3.10) and differs between the plain, SEV and TDX
-builds (§2).
+In ABI mode a declared function that the loaded library does not export only
+fails when it is looked up, so every optional call is probed with ``has()``
+before use: libkrun's API changes between releases (§3.10) and differs
+between the plain, SEV and TDX builds (§2).
 
 Every call returns 0 or a negative errno (§1); ``call()`` turns a failure into
 one error line naming the function.
