@@ -301,6 +301,15 @@ class TestWithDouble:
         with open(os.path.join(path, "rootfs", ".krun_config.json")) as f:
             assert json.load(f)["process"]["cwd"] == "/tmp"
 
+    def test_mount_namespace_required(self, tmp_path, double_dir):
+        def no_mount_ns(c):
+            c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "mount"]
+        path = krun_bundle(tmp_path, annotations={"run.oci.handler": "krun"}, mutate=no_mount_ns)
+        res, calls = run_init(path, double_dir)
+        assert res.returncode == 2
+        assert "linux.namespaces: the krun handler needs a mount namespace" in res.stderr
+        assert calls == []
+
     def test_missing_command_is_127(self, tmp_path, double_dir):
         path = krun_bundle(tmp_path, args=["no-such-command"], annotations={"run.oci.handler": "krun"})
         res, _ = run_init(path, double_dir)

@@ -52,6 +52,10 @@ class KrunHandler:
 
     # -- runtime side --------------------------------------------------------
     def check(self, config, rootfs):
+        namespaces = {ns.get("type") for ns in (config.get("linux") or {}).get("namespaces") or []}
+        if "mount" not in namespaces:
+            # without one the "container root" shared with the guest would be the host's /
+            raise ConfigError(f"config.json: linux.namespaces: the {self.name} handler needs a mount namespace")
         self.settings = vm_settings(config, rootfs, self.variant)
         for dev in DEVICES[self.variant]:
             _check_device(dev, self.name)
