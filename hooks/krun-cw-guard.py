@@ -16,9 +16,9 @@ from the runtime that runs this hook (its parent process) and the annotations:
 and never for a Kubernetes sandbox, which gets no handler.
 
 Installed as a prestart hook through podman's hooks.d (see install.sh).  It
-is run by an absolute interpreter path with ``-I -S``: a pyenv-style shell
-shim costs ~100 ms per container, the real interpreter ~15 ms, and ``-I``
-keeps the caller's PYTHON* environment and the current directory out.  Only
+is run by an absolute interpreter path with ``-I -S``, never a pyenv-style
+shell shim (a shell plus a version lookup on every container start), and
+``-I`` keeps the caller's PYTHON* environment and the current directory out.  Only
 the standard library is used; it fails closed (exit 1) on a state it cannot
 read, because a guard that lets unknown input through guards nothing.
 """
