@@ -8,6 +8,7 @@ double records it.  The double boots no VM: it runs the described workload.
 """
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -309,6 +310,19 @@ class TestWithDouble:
         assert res.returncode == 2
         assert "linux.namespaces: the krun handler needs a mount namespace" in res.stderr
         assert calls == []
+
+    @pytest.mark.parametrize("mutate,message", [
+        (lambda c: c["process"]["env"].append("BIG=" + "x" * 70000), "process.env: over 61440 bytes"),
+        (lambda c: c["process"]["env"].append("NUL=a\0b"), r"process.env\[2\]: must be a string without NUL"),
+        (lambda c: c["process"].update(rlimits=[{"type": "RLIMIT_NOPE", "soft": 1, "hard": 1}]),
+         "process.rlimits\\[0\\].type: unknown rlimit"),
+    ])
+    def test_guest_process_errors_at_check(self, tmp_path, double_dir, mutate, message):
+        path = krun_bundle(tmp_path, annotations={"run.oci.handler": "krun"}, mutate=mutate)
+        res, calls = run_init(path, double_dir)
+        assert res.returncode == 2
+        assert re.search(message, res.stderr), res.stderr
+        assert not calls_named(calls, "krun_create_ctx")
 
     def test_missing_command_is_127(self, tmp_path, double_dir):
         path = krun_bundle(tmp_path, args=["no-such-command"], annotations={"run.oci.handler": "krun"})

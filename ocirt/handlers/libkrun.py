@@ -25,6 +25,10 @@ FEATURE_AMD_SEV = 7
 FEATURE_INTEL_TDX = 8
 
 
+class LibraryMissing(OcirtError):
+    """dlopen failed: the library (or one it needs) is not installed."""
+
+
 _ffi = None
 _dl = None
 _loaded = {}   # variant -> Library; survives fork, so init reuses the runtime's handle
@@ -33,7 +37,7 @@ _loaded = {}   # variant -> Library; survives fork, so init reuses the runtime's
 def _get_ffi():
     global _ffi, _dl
     if _ffi is None:
-        try:   # the declarations pre-parsed by _libkrun_build.py: no pycparser run (~25-100 ms) per create
+        try:   # pre-parsed by _libkrun_build.py: no pycparser run on every create
             from ocirt.handlers._libkrun_ffi import ffi as _ffi
         except ImportError:   # a cffi too different from the one that generated it
             from ocirt.handlers._libkrun_build import ffibuilder as _ffi
@@ -54,7 +58,7 @@ def _dlopen(ffi, path):
         message = ffi.string(error).decode(errors="replace") if error != ffi.NULL else "unknown error"
         if message.startswith(path + ": "):   # keep the name when a *dependency* is what is missing
             message = message[len(path) + 2:]
-        raise OcirtError(f"cannot load {path}: {message}")
+        raise LibraryMissing(f"cannot load {path}: {message}")
     return ffi.dlopen(handle)
 
 
