@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -216,3 +217,20 @@ def test_real_libkrun_boots_the_container(tmp_path, root):
     res = ocirt(root, env, "run", "--bundle", bundle, "k-real", timeout=120)
     assert res.returncode == 3, res.stderr
     assert "from-the-vm" in res.stdout
+
+
+def test_sev_records_the_tee_calls(tmp_path, root, env):
+    """krun-sev through ocirt, with a stand-in /dev/sev in a private /dev (this host has no SEV)."""
+    private_dev = os.path.join(support.REPO, "tests", "krun", "private_dev.py")
+    bundle = krun_bundle(tmp_path, args=["/entrypoint"], annotations={"run.oci.handler": "krun-sev"},
+                         tee=SNP_CONFIG)
+    res = subprocess.run([sys.executable, private_dev, "kvm,sev", "--", support.ocirt_bin(), "--root", root,
+                          "run", "--bundle", bundle, "k-sev"], capture_output=True, text=True, env=env, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert {c["variant"] for c in calls(env)} == {1}                   # libkrun-sev.so.1
+    assert [c["args"][1:] for c in named(env, "krun_set_vm_config")] == [[2, 512]]
+    assert [c["args"][1] for c in named(env, "krun_set_root_disk")] == ["/disk.img"]
+    assert [c["args"][1] for c in named(env, "krun_set_tee_config_file")] == ["/krun-sev.json"]
+    assert [c["args"][1] for c in named(env, "krun_set_env")] == [[]]
+    assert not named(env, "krun_add_virtiofs2")
+    assert not os.path.exists(os.path.join(bundle, "rootfs", ".krun_config.json"))
