@@ -234,3 +234,12 @@ def test_sev_records_the_tee_calls(tmp_path, root, env):
     assert [c["args"][1] for c in named(env, "krun_set_env")] == [[]]
     assert not named(env, "krun_add_virtiofs2")
     assert not os.path.exists(os.path.join(bundle, "rootfs", ".krun_config.json"))
+
+
+def test_dev_kvm_is_created_and_allowed(tmp_path, root, env):
+    # opening it read-write needs both the node and the device-cgroup rule (the default spec denies all)
+    bundle = krun_bundle(tmp_path, args=["sh", "-c", "exec 3<>/dev/kvm && echo kvm-open; exec 4<>/dev/net/tun"],
+                         annotations={"run.oci.handler": "krun"})
+    res = ocirt(root, env, "run", "--bundle", bundle, "k-dev")
+    assert res.stdout == "kvm-open\n", res.stderr
+    assert res.returncode != 0   # a device the handler did not add stays out of reach
