@@ -76,7 +76,7 @@ class TestSelect:
         h = handlers.select({"annotations": {"run.oci.handler": name}}, str(tmp_path), "ocirt")
         assert h.name == name
 
-    @pytest.mark.parametrize("prog", ["krun", "/usr/local/bin/krun"])
+    @pytest.mark.parametrize("prog", ["krun", "/usr/local/bin/krun", "/usr/local/bin/krun-ocirt"])
     def test_program_name_krun_selects_krun(self, tmp_path, prog):
         assert handlers.select({}, str(tmp_path), prog).name == "krun"
 
