@@ -123,6 +123,14 @@ def test_run_output_and_exit_code(podman):
     assert any(e.startswith("PATH=") for e in env) and not any(e.startswith("CONTAINERS_CONF=") for e in env)
 
 
+def test_vm_size_follows_the_container_limits(podman):
+    podman.reset_log()
+    res = podman(*RUN, "--rm", "--memory", "300m", "--cpuset-cpus", "0", "localhost/krun-bb:test", "true")
+    assert res.returncode == 0, res.stderr
+    (vm,) = [c for c in podman.calls() if c["call"] == "krun_set_vm_config"]
+    assert vm["args"][1:] == [1, 300]   # cpus from the container's affinity, RAM from its memory limit
+
+
 def test_stop_ends_the_vm_within_the_timeout(podman):
     res = podman(*RUN, "-d", "--name", "k-stop", "localhost/krun-bb:test", "sleep", "100")
     assert res.returncode == 0, res.stderr

@@ -96,6 +96,9 @@ class KrunHandler:
     def before_pivot(self, config, rootfs):
         if self.settings is None:   # the core re-selected the handler in a fresh process
             self.settings = vm_settings(config, rootfs, self.variant)
+        if self.variant is None and "krun.cpus" not in (config.get("annotations") or {}):
+            # As crun: the affinity of the container's own process, now inside its cpuset.
+            self.settings["cpus"] = default_cpus()
         lib = self._load()
         from ocirt.linux._libc import lib as libc   # enter() needs it after pivot_root
         self._libc = libc
