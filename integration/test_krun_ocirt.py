@@ -242,3 +242,10 @@ def test_dev_kvm_is_created_and_allowed(tmp_path, root, env):
                          annotations={"run.oci.handler": "krun"})
     res = ocirt(root, env, "run", "--bundle", bundle, "k-dev")
     assert (res.returncode, res.stdout) == (0, "kvm-open\n"), res.stderr
+
+
+def test_failing_start_enter_is_reported(tmp_path, root, env):
+    bundle = krun_bundle(tmp_path, annotations={"run.oci.handler": "krun"})
+    res = ocirt(root, dict(env, LIBKRUN_DOUBLE_FAIL="krun_start_enter:2"), "run", "--bundle", bundle, "k-fail")
+    assert res.returncode == 1
+    assert "krun_start_enter: No such file or directory (errno 2, libkrun.so.1)" in res.stderr
