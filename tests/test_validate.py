@@ -514,3 +514,19 @@ def test_runtime_import_does_not_load_jsonschema():
     out = subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=REPO, check=True, capture_output=True,
                          text=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("document", [[], None, "config", 1, True])
+def test_top_level_must_be_an_object(document):
+    with pytest.raises(ConfigError, match=r"^config.json: \$: must be an object$"):
+        validate.validate_config(document)
+
+
+def test_unknown_fields_are_ignored_not_walked():
+    # the spec asks runtimes to ignore unknown properties; nested junk there must not matter
+    deep = []
+    for _ in range(200):
+        deep = [deep, {"x": deep}]
+    config = dict(MINIMAL, vendorExtension={"deep": deep}, windows={"layerFolders": 5})
+    config["linux"] = {"futureFeature": {"a": [1, 2, None]}}
+    validate.validate_config(config)
