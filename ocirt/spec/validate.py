@@ -167,21 +167,9 @@ def _check_linux_rules(linux):
         if device["type"] != "p":
             for field in ("major", "minor"):
                 if field not in device:
-                    raise _Invalid(f"$.linux.devices[{i}].{field}", f"is required for a device of type {show(device['type'])}")
-    named = {}
-    for host_name, device in linux.get("netDevices", {}).items():
-        where = _schema_checks.member_path("$.linux.netDevices", host_name)
-        problem = interface_name_problem(host_name)
-        if problem:
-            raise _Invalid(where, problem)
-        name = device.get("name", host_name)
-        if "name" in device:
-            problem = interface_name_problem(name)
-            if problem:
-                raise _Invalid(f"{where}.name", problem)
-        if name in named:
-            raise _Invalid(where, f"would be named {show(name)} in the container, as {show(named[name])} would")
-        named[name] = host_name
+                    raise _Invalid(f"$.linux.devices[{i}].{field}",
+                                   f"is required for a device of type {show(device['type'])}")
+    _check_net_devices(linux.get("netDevices", {}))
     rdt = linux.get("intelRdt", {})
     # the schema patterns cannot see a trailing newline ("$" matches before it)
     if "\n" in rdt.get("memBwSchema", ""):
@@ -199,3 +187,20 @@ def _check_linux_rules(linux):
     for name, limit in resources.get("rdma", {}).items():
         if "hcaHandles" not in limit and "hcaObjects" not in limit:
             raise _Invalid(_schema_checks.member_path("$.linux.resources.rdma", name), "needs hcaHandles or hcaObjects")
+
+def _check_net_devices(net_devices):
+    """Names the kernel accepts, and no two devices with one name in the container."""
+    named = {}
+    for host_name, device in net_devices.items():
+        where = _schema_checks.member_path("$.linux.netDevices", host_name)
+        problem = interface_name_problem(host_name)
+        if problem:
+            raise _Invalid(where, problem)
+        name = device.get("name", host_name)
+        if "name" in device:
+            problem = interface_name_problem(name)
+            if problem:
+                raise _Invalid(f"{where}.name", problem)
+        if name in named:
+            raise _Invalid(where, f"would be named {show(name)} in the container, as {show(named[name])} would")
+        named[name] = host_name
