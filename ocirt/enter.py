@@ -184,7 +184,7 @@ def _start_time(pid):
 
 
 def _join(ctx, chan):
-    from ocirt.init import run_child
+    from ocirt.init import fork_reporting_pid, run_child
     from ocirt.linux.namespaces import JOIN_ORDER, TYPES
     lsys.prctl(C.PR_SET_DUMPABLE, 0)  # before joining: /proc/<pid>/exe stays out of reach
     chan.expect("go")
@@ -194,10 +194,8 @@ def _join(ctx, chan):
             if t == "user":
                 os.setresgid(0, 0, 0)
                 os.setresuid(0, 0, 0)
-    pid = os.fork()
-    if pid == 0:
+    if fork_reporting_pid(chan) == 0:
         run_child(_prepare_and_exec, ctx, chan)
-    chan.send("pid", pid=pid)
 
 
 def _prepare_and_exec(ctx, chan):

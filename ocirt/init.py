@@ -77,6 +77,23 @@ def _report(chan, msg):
         log.error(msg)
 
 
+def fork_reporting_pid(chan):
+    """fork(); the parent reports the child's pid *before* the child runs, so
+    the runtime always learns the pid before anything the child sends."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(w)
+        os.read(r, 1)
+        os.close(r)
+        return 0
+    os.close(r)
+    chan.send("pid", pid=pid)
+    os.write(w, b"1")
+    os.close(w)
+    return pid
+
+
 def stage1(ctx, chan):
     lsys.prctl(C.PR_SET_DUMPABLE, 0)
     chan.expect("go")  # the parent has put us in the container's cgroup
@@ -98,10 +115,8 @@ def stage1(ctx, chan):
     if "time" in plan.new:
         from ocirt.linux.namespaces import write_time_offsets
         write_time_offsets(ctx.config.get("linux", {}).get("timeOffsets"))
-    pid = os.fork()
-    if pid == 0:
+    if fork_reporting_pid(chan) == 0:
         run_child(init, ctx, chan)
-    chan.send("pid", pid=pid)
 
 
 def init(ctx, chan):
