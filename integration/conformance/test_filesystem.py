@@ -242,3 +242,15 @@ def test_linux_devices(rt):
                           "echo hi > /dev/conf-char && echo writable-by-owner"), mutate=mutate)
     assert ctr.run().splitlines() == ["/dev/conf-char character special file 1 3 640 1000 5",
                                       "/dev/sub/conf-fifo fifo 0 0 600 0 0", "writable-by-owner"]
+
+
+def test_mounts_applied_in_order(rt):
+    """config.md "Mounts": the runtime MUST mount entries in the listed order:
+    a bind below a tmpfs is visible only because the tmpfs came first."""
+    src = host_dir(rt, "ordersrc", {"f": "bound\n"})
+
+    def mutate(config):
+        add_mount(config, "/stack", "tmpfs", ["size=1m"], "tmpfs")
+        add_mount(config, "/stack/inner", src, ["bind"])
+    ctr = rt.container(sh("cat /stack/inner/f"), mutate=mutate)
+    assert ctr.run() == "bound\n"

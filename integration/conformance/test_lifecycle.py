@@ -258,3 +258,22 @@ def test_pid_file(rt):
     assert int(raw) == ctr.state()["pid"]
     with open(f"/proc/{int(raw)}/status") as f:
         assert "PPid" in f.read()
+
+
+def test_state_annotations(rt):
+    """runtime.md "State": `annotations` are those of config.json."""
+    annotations = {"org.example.conformance": "yes", "org.example.other": "1"}
+    ctr = rt.container(LONG, mutate=lambda c: c.update(annotations=annotations))
+    ctr.create()
+    assert ctr.state().get("annotations") == annotations
+
+
+def test_create_missing_executable_fails(rt):
+    """runc CLI (reference §1 rule 10, §8.3): `process.args[0]` is checked at
+    create, after pivot_root, and a missing one fails create with runc's
+    "no such file or directory" wording, from which podman derives exit 127."""
+    ctr = rt.container(["/no/such/binary"])
+    res = ctr.create(check=False)
+    assert res.returncode != 0
+    assert "no such file or directory" in res.stderr.lower(), res.stderr
+    assert rt.call("state", ctr.id).returncode != 0
