@@ -45,15 +45,10 @@ def test_preserve_fds(rt):
     """runc `--preserve-fds N` (reference §6.3): fds 3..3+N-1 of the runtime
     are passed to the container process as the same numbers."""
     paths = [os.path.join(rt.workdir, f"fd{i}.txt") for i in (3, 4)]
-    files = [open(p, "w") for p in paths]
-    try:
-        # move them to exactly 3 and 4 in the runtime process
-        wrap = ["/bin/sh", "-c", f'exec 3>>{paths[0]} 4>>{paths[1]} && exec "$@"', "sh"]
-        ctr = rt.container(sh("echo three >&3; echo four >&4; test -e /proc/self/fd/5 && echo fd5-leaked; echo done"))
-        out = ctr.run("--preserve-fds", "2", wrap=wrap)
-    finally:
-        for f in files:
-            f.close()
+    # open them as exactly fds 3 and 4 of the runtime process
+    wrap = ["/bin/sh", "-c", f'exec 3>>{paths[0]} 4>>{paths[1]} && exec "$@"', "sh"]
+    ctr = rt.container(sh("echo three >&3; echo four >&4; test -e /proc/self/fd/5 && echo fd5-leaked; echo done"))
+    out = ctr.run("--preserve-fds", "2", wrap=wrap)
     assert out == "done\n"
     assert [open(p).read() for p in paths] == ["three\n", "four\n"]
 

@@ -1,6 +1,5 @@
 """The container process: runtime-spec config.md "Process" and
 config-linux.md "Sysctl", "Seccomp"."""
-import os
 import subprocess
 
 import pytest
