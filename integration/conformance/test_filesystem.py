@@ -254,3 +254,24 @@ def test_mounts_applied_in_order(rt):
         add_mount(config, "/stack/inner", src, ["bind"])
     ctr = rt.container(sh("cat /stack/inner/f"), mutate=mutate)
     assert ctr.run() == "bound\n"
+
+
+def test_mqueue_and_cgroup_mounts(rt):
+    """config.md "Mounts" with the types runc's default spec uses: `mqueue` at
+    /dev/mqueue and `cgroup` at /sys/fs/cgroup (on this hybrid host: a
+    read-only view holding the v1 controller hierarchies)."""
+    ctr = rt.container(sh("cat /proc/self/mountinfo; echo ---; ls /sys/fs/cgroup"))
+    mountinfo, _, listing = ctr.run().partition("---\n")
+    assert (mountinfo_entry(mountinfo, "/dev/mqueue") or {}).get("fstype") == "mqueue"
+    cgroup_types = {e["fstype"] for mp in ["/sys/fs/cgroup"] + [f"/sys/fs/cgroup/{c}" for c in listing.split()]
+                    if (e := mountinfo_entry(mountinfo, mp))}
+    assert cgroup_types & {"cgroup", "cgroup2"}, mountinfo
+    assert "memory" in listing.split() or "cgroup.controllers" in listing.split(), listing
+
+
+def test_no_pivot(rt):
+    """runc `create --no-pivot` (reference §3): the container still sees only
+    its rootfs as / (set up with MS_MOVE + chroot instead of pivot_root)."""
+    ctr = rt.container(["ls", "-a", "/"])
+    out = ctr.run("--no-pivot")
+    assert set(out.split()) - {".", ".."} == set(os.listdir(ctr.rootfs))
