@@ -110,13 +110,15 @@ def test_console_socket(rt):
     terminal=true and --console-socket PATH, the runtime connects to PATH
     and sends exactly one fd, a pty master, with SCM_RIGHTS; the container's
     stdio is the pty slave, and /dev/console exists (config-linux.md
-    "Default Devices": /dev/console when terminal is true)."""
+    "Default Devices": /dev/console when terminal is true) and the pty has
+    `consoleSize` (config.md "Console size")."""
     sock_dir = tempfile.mkdtemp(prefix="conf-sock-", dir="/tmp")
     sock_path = os.path.join(sock_dir, "console.sock")
     listener = ConsoleListener(sock_path)
     listener.start()
     ctr = rt.container(sh("tty; test -t 0 && test -t 1 && echo isatty; "
-                          "test -c /dev/console && echo console-chardev; echo console-done"), terminal=True)
+                          "test -c /dev/console && echo console-chardev; stty size; echo console-done"),
+                       terminal=True, mutate=lambda c: c["process"].update(consoleSize={"height": 33, "width": 111}))
     master = None
     try:
         ctr.create("--console-socket", sock_path)
@@ -141,7 +143,7 @@ def test_console_socket(rt):
         os.rmdir(sock_dir)
     lines = out.splitlines()
     assert lines[0].startswith("/dev/pts/") or lines[0] == "/dev/console", out
-    assert lines[1:4] == ["isatty", "console-chardev", "console-done"], out
+    assert lines[1:5] == ["isatty", "console-chardev", "33 111", "console-done"], out
 
 
 def test_terminal_without_console_socket_fails(rt):

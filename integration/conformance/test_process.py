@@ -236,3 +236,16 @@ def test_seccomp_errno(rt):
                                                     "errnoRet": 18}]}
     ctr = rt.container(sh("mkdir /tmp/d 2>&1; echo still-running"), mutate=mutate)
     assert ctr.run() == "mkdir: can't create directory '/tmp/d': Invalid cross-device link\nstill-running\n"
+
+
+def test_seccomp_argument_filter(rt):
+    """config-linux.md "Seccomp" `args`: a rule applies only when the argument
+    comparison matches (kill with signal 0 is refused, SIGCONT allowed)."""
+    def mutate(config):
+        config["linux"]["seccomp"] = {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18,
+                          "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]}]}
+    ctr = rt.container(sh("kill -0 $$ 2>/dev/null && echo sig0-allowed || echo sig0-refused; "
+                          "kill -CONT $$ && echo cont-allowed"), mutate=mutate)
+    assert ctr.run() == "sig0-refused\ncont-allowed\n"
