@@ -2,6 +2,7 @@
 import datetime
 import os
 import re
+import subprocess
 import time
 
 from integration.conformance.harness import RFC3339, process_gone, sh, wait_gone
@@ -277,3 +278,26 @@ def test_create_missing_executable_fails(rt):
     assert res.returncode != 0
     assert "no such file or directory" in res.stderr.lower(), res.stderr
     assert rt.call("state", ctr.id).returncode != 0
+
+
+def test_concurrent_creates_of_one_id(rt):
+    """runtime.md "Operations/Create": the ID is unique; of two creates of the
+    same ID racing each other exactly one wins and the other gets runc's
+    "container with given ID already exists"."""
+    first = rt.container(LONG)
+    second = rt.container(LONG)
+    second.id = first.id
+    procs = []
+    for ctr in (first, second):
+        out = open(ctr.stderr_path, "wb")
+        procs.append((subprocess.Popen([rt.binary, "--root", rt.root, "create", "--bundle", ctr.bundle,
+                                        "--pid-file", ctr.pid_file, ctr.id],
+                                       stdin=subprocess.DEVNULL, stdout=out, stderr=out), out))
+    codes = []
+    for proc, out in procs:
+        codes.append(proc.wait(timeout=60))
+        out.close()
+    assert sorted(codes)[0] == 0 and sorted(codes)[1] != 0, codes
+    loser = (first, second)[codes.index(max(codes))]
+    assert "container with given ID already exists" in loser.stderr()
+    assert rt.state(first.id)["status"] == "created"

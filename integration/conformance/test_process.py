@@ -97,6 +97,9 @@ def test_rlimit_too_high_fails_create(rt):
     res = ctr.create(check=False)
     assert res.returncode != 0
     assert rt.call("state", ctr.id).returncode != 0
+    # runtime.md "Errors": as if never attempted, so the ID is free again
+    ctr.edit_config(lambda c: c["process"].update(rlimits=[{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 1024}]))
+    ctr.create()
 
 
 def test_rlimit_unknown_type_fails(rt):
