@@ -301,3 +301,57 @@ def test_concurrent_creates_of_one_id(rt):
     loser = (first, second)[codes.index(max(codes))]
     assert "container with given ID already exists" in loser.stderr()
     assert rt.state(first.id)["status"] == "created"
+
+
+def cgroup_dirs(name):
+    """Every cgroup directory called ``name`` at the top of a hierarchy."""
+    found = []
+    for hierarchy in os.listdir("/sys/fs/cgroup"):
+        path = os.path.join("/sys/fs/cgroup", hierarchy, name)
+        if os.path.isdir(path):
+            found.append(path)
+    return found
+
+
+def remove_leftover_cgroups(name):
+    for path in cgroup_dirs(name):
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+
+
+def test_delete_removes_cgroups(rt):
+    """runtime.md "Operations/Delete": deleting MUST delete the resources made
+    at create: the container's cgroups (absolute `cgroupsPath`) exist while
+    it is created and are gone after delete."""
+    ctr = rt.container(["true"])
+    name = f"{ctr.id}-cg"
+    ctr.edit_config(lambda c: c["linux"].update(cgroupsPath=f"/{name}"))
+    try:
+        ctr.create()
+        made = cgroup_dirs(name)
+        assert made, "no cgroup made for cgroupsPath"
+        with open(os.path.join(made[0], "cgroup.procs")) as f:
+            assert str(ctr.pid) in f.read().split()
+        ctr.start()
+        ctr.wait()
+        ctr.delete()
+        assert cgroup_dirs(name) == []
+    finally:
+        remove_leftover_cgroups(name)
+
+
+def test_failed_create_leaves_no_cgroups(rt):
+    """runtime.md "Errors": a failed create leaves the environment as if it
+    had not been attempted: no cgroup directories remain."""
+    ctr = rt.container(["true"])
+    name = f"{ctr.id}-cg"
+    ctr.edit_config(lambda c: (c["linux"].update(cgroupsPath=f"/{name}"),
+                               c["process"].update(rlimits=[{"type": "RLIMIT_NOFILE", "soft": 40000,
+                                                             "hard": 40000}])))
+    try:
+        assert ctr.create(check=False).returncode != 0
+        assert cgroup_dirs(name) == []
+    finally:
+        remove_leftover_cgroups(name)
