@@ -250,10 +250,10 @@ def test_default_key_derivation_costs_about_a_second(tmp):
     dump = subprocess.run(["cryptsetup", "luksDump", str(tmp / "l" / "disk.img")], capture_output=True,
                           text=True, check=True).stdout
     iterations = int(dump.split("Iterations:")[1].split()[0])
-    start = time.perf_counter()
+    start = time.thread_time()          # CPU time: the box is shared, wall time is not the cost
     hashlib.pbkdf2_hmac("sha256", b"x", b"s" * 32, iterations, 64)
-    elapsed = time.perf_counter() - start
-    assert 0.3 < elapsed < 3.0, (iterations, elapsed)
+    elapsed = time.thread_time() - start
+    assert 0.5 < elapsed < 2.0, (iterations, elapsed)
 
 
 def test_luks2_option(tmp):
