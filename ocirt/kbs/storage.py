@@ -1,0 +1,257 @@
+"""Storage for ocirt-kbs: workloads and attestation sessions.
+
+One interface (``Storage``), one SQL implementation with two dialects:
+
+* SQLite (default; a file path) for a single server, or several worker
+  processes on one host (WAL mode, so they share sessions safely);
+* PostgreSQL (``postgresql://...``, needs ``psycopg``) so several server
+  replicas behind a load balancer share workloads *and* sessions: a guest
+  may hit replica A for ``auth`` and replica B for ``attest``.
+
+Every state change that guards a secret is one conditional UPDATE whose row
+count decides, so single-use nonces and single-release sessions hold across
+processes and replicas without extra locking.
+
+Passphrases are stored sealed with AES-256-GCM under the server key
+(``SecretKey``), with the workload id as associated data so a sealed blob
+cannot be moved to another workload's row.
+"""
+import json
+import os
+import time
+
+from ocirt.errors import OcirtError
+
+SESSION_NEW, SESSION_USED, SESSION_ATTESTED, SESSION_RELEASED = "new", "used", "attested", "released"
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS workloads (
+        workload_id TEXT PRIMARY KEY,
+        launch_measurement TEXT NOT NULL,
+        tee_config TEXT NOT NULL,
+        passphrase_sealed {blob} NOT NULL,
+        allow_debug INTEGER NOT NULL,
+        min_tcb TEXT,
+        created {real} NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS sessions (
+        session_id TEXT PRIMARY KEY,
+        workload_id TEXT NOT NULL,
+        tee TEXT NOT NULL,
+        state TEXT NOT NULL,
+        expires_at {real} NOT NULL,
+        k_mod TEXT,
+        k_exp TEXT)""",
+    "CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at)",
+)
+
+
+class Workload:
+    __slots__ = ("workload_id", "launch_measurement", "tee_config", "passphrase_sealed", "allow_debug",
+                 "min_tcb", "created")
+
+    def __init__(self, workload_id, launch_measurement, tee_config, passphrase_sealed, allow_debug=False,
+                 min_tcb=None, created=None):
+        self.workload_id = workload_id
+        self.launch_measurement = launch_measurement  # lowercase hex, "" if none was registered
+        self.tee_config = tee_config                  # kept as sent (buildah's sev Policy JSON); not trusted
+        self.passphrase_sealed = bytes(passphrase_sealed)
+        self.allow_debug = bool(allow_debug)
+        self.min_tcb = min_tcb
+        self.created = created if created is not None else time.time()
+
+
+class Session:
+    __slots__ = ("session_id", "workload_id", "tee", "state", "expires_at", "k_mod", "k_exp")
+
+    def __init__(self, session_id, workload_id, tee, state, expires_at, k_mod=None, k_exp=None):
+        self.session_id, self.workload_id, self.tee, self.state = session_id, workload_id, tee, state
+        self.expires_at, self.k_mod, self.k_exp = expires_at, k_mod, k_exp
+
+
+class Storage:
+    """What the server needs from a database.  All times are epoch seconds."""
+
+    def put_workload(self, workload): raise NotImplementedError          # insert or replace
+    def get_workload(self, workload_id): raise NotImplementedError       # -> Workload | None
+    def delete_workload(self, workload_id): raise NotImplementedError    # -> bool (existed)
+    def list_workloads(self): raise NotImplementedError                  # -> [workload_id]
+    def create_session(self, session): raise NotImplementedError
+    def get_session(self, session_id): raise NotImplementedError         # -> Session | None
+
+    def consume_nonce(self, session_id, now):
+        """new → used, only if unexpired; True exactly once per session."""
+        raise NotImplementedError
+
+    def authorize(self, session_id, k_mod, k_exp, expires_at):
+        """used → attested, remembering the TEE key the secret is sealed to."""
+        raise NotImplementedError
+
+    def release(self, session_id, now):
+        """attested → released, only if unexpired; True exactly once per session."""
+        raise NotImplementedError
+
+    def purge_expired(self, now): raise NotImplementedError              # -> rows removed
+    def close(self): pass
+
+
+class SQLStorage(Storage):
+    """The interface over a DB-API connection; SQL written once for both dialects."""
+
+    placeholder = "?"
+    blob, real = "BLOB", "REAL"
+
+    def __init__(self, conn):
+        self.conn = conn
+        for statement in _SCHEMA:
+            self._run(statement.format(blob=self.blob, real=self.real))
+
+    def _sql(self, sql):
+        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
+
+    def _run(self, sql, args=()):
+        cur = self.conn.cursor()
+        cur.execute(self._sql(sql), args)
+        return cur
+
+    def put_workload(self, w):
+        self._run("INSERT INTO workloads (workload_id, launch_measurement, tee_config, passphrase_sealed, "
+                  "allow_debug, min_tcb, created) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                  "ON CONFLICT (workload_id) DO UPDATE SET launch_measurement = excluded.launch_measurement, "
+                  "tee_config = excluded.tee_config, passphrase_sealed = excluded.passphrase_sealed, "
+                  "allow_debug = excluded.allow_debug, min_tcb = excluded.min_tcb, created = excluded.created",
+                  (w.workload_id, w.launch_measurement, w.tee_config, w.passphrase_sealed, int(w.allow_debug),
+                   json.dumps(w.min_tcb) if w.min_tcb else None, w.created))
+
+    def get_workload(self, workload_id):
+        row = self._run("SELECT workload_id, launch_measurement, tee_config, passphrase_sealed, allow_debug, "
+                        "min_tcb, created FROM workloads WHERE workload_id = ?", (workload_id,)).fetchone()
+        if row is None:
+            return None
+        wid, measurement, tee_config, sealed, allow_debug, min_tcb, created = row
+        return Workload(wid, measurement, tee_config, sealed, bool(allow_debug),
+                        json.loads(min_tcb) if min_tcb else None, created)
+
+    def delete_workload(self, workload_id):
+        self._run("DELETE FROM sessions WHERE workload_id = ?", (workload_id,))
+        return self._run("DELETE FROM workloads WHERE workload_id = ?", (workload_id,)).rowcount > 0
+
+    def list_workloads(self):
+        return [r[0] for r in self._run("SELECT workload_id FROM workloads ORDER BY workload_id").fetchall()]
+
+    def create_session(self, s):
+        self._run("INSERT INTO sessions (session_id, workload_id, tee, state, expires_at) VALUES (?, ?, ?, ?, ?)",
+                  (s.session_id, s.workload_id, s.tee, s.state, s.expires_at))
+
+    def get_session(self, session_id):
+        row = self._run("SELECT session_id, workload_id, tee, state, expires_at, k_mod, k_exp FROM sessions "
+                        "WHERE session_id = ?", (session_id,)).fetchone()
+        return Session(*row) if row else None
+
+    def _transition(self, session_id, old, new, now, extra="", args=()):
+        return self._run(f"UPDATE sessions SET state = ?{extra} WHERE session_id = ? AND state = ? AND expires_at > ?",
+                         (new, *args, session_id, old, now)).rowcount == 1
+
+    def consume_nonce(self, session_id, now):
+        return self._transition(session_id, SESSION_NEW, SESSION_USED, now)
+
+    def authorize(self, session_id, k_mod, k_exp, expires_at):
+        return self._run("UPDATE sessions SET state = ?, k_mod = ?, k_exp = ?, expires_at = ? "
+                         "WHERE session_id = ? AND state = ?",
+                         (SESSION_ATTESTED, k_mod, k_exp, expires_at, session_id, SESSION_USED)).rowcount == 1
+
+    def release(self, session_id, now):
+        return self._transition(session_id, SESSION_ATTESTED, SESSION_RELEASED, now)
+
+    def purge_expired(self, now):
+        return self._run("DELETE FROM sessions WHERE expires_at <= ?", (now,)).rowcount
+
+    def close(self):
+        self.conn.close()
+
+
+class SQLiteStorage(SQLStorage):
+    def __init__(self, path):
+        import sqlite3
+        try:
+            # autocommit (isolation_level=None): every statement is its own transaction
+            conn = sqlite3.connect(path, isolation_level=None, timeout=10, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            super().__init__(conn)
+        except sqlite3.Error as e:
+            raise OcirtError(f"kbs database {path}: {e}") from None
+        if path != ":memory:":
+            os.chmod(path, 0o600)
+
+
+class PostgresStorage(SQLStorage):
+    placeholder = "%s"
+    blob, real = "BYTEA", "DOUBLE PRECISION"
+
+    def __init__(self, dsn):
+        try:
+            import psycopg
+        except ImportError:
+            raise OcirtError("kbs database: a postgresql:// URL needs the 'psycopg' package (pip install psycopg)") from None
+        try:
+            conn = psycopg.connect(dsn, autocommit=True)
+        except psycopg.Error as e:
+            raise OcirtError(f"kbs database: cannot connect to PostgreSQL: {str(e).strip()}") from None
+        super().__init__(conn)
+
+
+def open_storage(location):
+    """A path → SQLite; ``postgresql://`` or ``postgres://`` → PostgreSQL."""
+    if location.startswith(("postgresql://", "postgres://")):
+        return PostgresStorage(location)
+    return SQLiteStorage(location)
+
+
+class SecretKey:
+    """The server key that seals passphrases at rest (AES-256-GCM).
+
+    Sealed form: ``b"v1" ‖ 12-byte nonce ‖ ciphertext+tag``, with the workload
+    id as associated data.  All replicas sharing a database need the same key.
+    """
+    SIZE = 32
+
+    def __init__(self, key):
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        if len(key) != self.SIZE:
+            raise OcirtError(f"kbs secret key must be {self.SIZE} bytes, got {len(key)}")
+        self._aead = AESGCM(key)
+
+    @classmethod
+    def from_file(cls, path, create=True):
+        """Load the key; create a fresh random one (mode 0600) if the file is missing."""
+        try:
+            with open(path, "rb") as f:
+                data = f.read(cls.SIZE + 1)
+        except FileNotFoundError:
+            if not create:
+                raise OcirtError(f"kbs secret key {path}: no such file") from None
+            data = os.urandom(cls.SIZE)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another worker made it first
+                return cls.from_file(path, create=False)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        except OSError as e:
+            raise OcirtError(f"kbs secret key {path}: {e.strerror}") from None
+        if len(data) != cls.SIZE:
+            raise OcirtError(f"kbs secret key {path}: must hold exactly {cls.SIZE} raw bytes")
+        return cls(data)
+
+    def seal(self, workload_id, plaintext):
+        nonce = os.urandom(12)
+        return b"v1" + nonce + self._aead.encrypt(nonce, plaintext, workload_id.encode())
+
+    def unseal(self, workload_id, sealed):
+        from cryptography.exceptions import InvalidTag
+        if sealed[:2] != b"v1" or len(sealed) < 2 + 12 + 16:
+            raise OcirtError(f"workload {workload_id}: stored passphrase has an unknown format")
+        try:
+            return self._aead.decrypt(sealed[2:14], sealed[14:], workload_id.encode())
+        except InvalidTag:
+            raise OcirtError(f"workload {workload_id}: stored passphrase does not open with this server key") from None

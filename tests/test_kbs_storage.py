@@ -1,0 +1,131 @@
+"""Storage: the session state machine, sealing at rest, and the same SQL on SQLite and PostgreSQL."""
+import concurrent.futures
+import os
+import time
+
+import pytest
+
+from ocirt.errors import OcirtError
+from ocirt.kbs import storage
+from ocirt.kbs.storage import SESSION_NEW, SecretKey, Session, SQLiteStorage, Workload
+from tests.test_kbs_helpers import pg_dsn  # noqa: F401 (fixture)
+
+
+def _pg_dsn():
+    return os.environ.get("OCIRT_KBS_TEST_PG_DSN")
+
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def open_db(request, tmp_path):
+    """A factory of connections to one fresh database of the parametrized kind."""
+    if request.param == "sqlite":
+        path = str(tmp_path / "kbs.db")
+        opened = []
+
+        def factory():
+            opened.append(SQLiteStorage(path))
+            return opened[-1]
+        yield factory
+        for db in opened:
+            db.close()
+        return
+    dsn = _pg_dsn() or request.getfixturevalue("pg_dsn")
+    opened = []
+
+    def factory():
+        opened.append(storage.open_storage(dsn))
+        return opened[-1]
+    first = factory()
+    first._run("DELETE FROM sessions")
+    first._run("DELETE FROM workloads")
+    yield factory
+    for db in opened:
+        db.close()
+
+
+def _workload(wid="w1", sealed=b"v1" + bytes(40)):
+    return Workload(wid, "ab" * 48, "{}", sealed, allow_debug=False, min_tcb={"snp": 8})
+
+
+def test_workload_round_trip_and_replace(open_db):
+    db = open_db()
+    db.put_workload(_workload())
+    w = db.get_workload("w1")
+    assert (w.launch_measurement, w.min_tcb, w.allow_debug, w.passphrase_sealed) == ("ab" * 48, {"snp": 8}, False,
+                                                                                     b"v1" + bytes(40))
+    db.put_workload(Workload("w1", "", "", b"v1" + b"x" * 40, allow_debug=True))
+    w = db.get_workload("w1")
+    assert w.allow_debug and w.min_tcb is None and w.launch_measurement == ""
+    assert db.list_workloads() == ["w1"]
+    assert db.get_workload("nope") is None
+
+
+def test_nonce_is_single_use_across_connections(open_db):
+    a, b = open_db(), open_db()
+    a.put_workload(_workload())
+    now = time.time()
+    a.create_session(Session("s1", "w1", "snp", SESSION_NEW, now + 60))
+    assert b.consume_nonce("s1", now) is True
+    assert a.consume_nonce("s1", now) is False
+    assert b.consume_nonce("s1", now) is False
+
+
+def test_racing_replicas_consume_a_nonce_once(open_db):
+    conns = [open_db() for _ in range(6)]
+    conns[0].put_workload(_workload())
+    now = time.time()
+    conns[0].create_session(Session("race", "w1", "snp", SESSION_NEW, now + 60))
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        wins = list(pool.map(lambda db: db.consume_nonce("race", now), conns))
+    assert wins.count(True) == 1
+
+
+def test_session_lifecycle_and_expiry(open_db):
+    db = open_db()
+    db.put_workload(_workload())
+    now = time.time()
+    db.create_session(Session("s", "w1", "snp", SESSION_NEW, now + 60))
+    assert db.release("s", now) is False                      # not attested yet
+    assert db.consume_nonce("s", now)
+    assert db.authorize("s", "mod", "AQAB", now + 60)
+    s = db.get_session("s")
+    assert (s.state, s.k_mod, s.k_exp) == ("attested", "mod", "AQAB")
+    assert db.release("s", now) is True
+    assert db.release("s", now) is False                      # once
+    db.create_session(Session("old", "w1", "snp", SESSION_NEW, now - 1))
+    assert db.consume_nonce("old", now) is False              # expired
+    assert db.purge_expired(now) == 1
+    assert db.get_session("old") is None and db.get_session("s") is not None
+
+
+def test_delete_workload_drops_its_sessions(open_db):
+    db = open_db()
+    db.put_workload(_workload())
+    db.create_session(Session("s", "w1", "snp", SESSION_NEW, time.time() + 60))
+    assert db.delete_workload("w1") is True
+    assert db.get_session("s") is None
+    assert db.delete_workload("w1") is False
+
+
+def test_secret_key_seals_per_workload(tmp_path):
+    path = str(tmp_path / "key")
+    key = SecretKey.from_file(path)
+    assert os.stat(path).st_mode & 0o777 == 0o600 and os.path.getsize(path) == 32
+    sealed = key.seal("w1", b"hunter2")
+    assert b"hunter2" not in sealed
+    assert SecretKey.from_file(path).unseal("w1", sealed) == b"hunter2"
+    with pytest.raises(OcirtError, match="does not open"):
+        key.unseal("w2", sealed)          # moved to another workload's row
+    with pytest.raises(OcirtError, match="does not open"):
+        SecretKey(os.urandom(32)).unseal("w1", sealed)
+    (tmp_path / "short").write_bytes(b"x" * 10)
+    with pytest.raises(OcirtError, match="exactly 32"):
+        SecretKey.from_file(str(tmp_path / "short"))
+
+
+def test_unusable_database_path(tmp_path):
+    with pytest.raises(OcirtError, match="kbs database"):
+        SQLiteStorage(str(tmp_path / "missing-dir" / "kbs.db"))
