@@ -208,6 +208,10 @@ def convert(opts, progress=None):
 def _convert(opts, progress, scratch, plain_dir, stage):
     now = time.time()
     plain_img = os.path.join(plain_dir, "disk.ext4")
+    measurement = None
+    if opts.attestation_url:     # before any heavy work: a bad firmware library fails fast
+        measurement = opts.launch_measurement or workload.measure(opts.firmware_library, opts.tee,
+                                                                  opts.cpus, opts.memory)
     passphrase = opts.passphrase or os.urandom(32).hex().encode()
     volume_key = os.urandom(luks.KEY_BYTES)
     header_path = os.path.join(plain_dir, "luks-header")
@@ -234,8 +238,6 @@ def _convert(opts, progress, scratch, plain_dir, stage):
                                              opts.attestation_url)
         if opts.attestation_url:
             progress.start("registering")
-            measurement = opts.launch_measurement or workload.measure(opts.firmware_library, opts.tee,
-                                                                      opts.cpus, opts.memory)
             workload.register(opts.attestation_url, workload_id, measurement, passphrase, opts.tee, opts.token)
 
         from ocirt.mkcw.xts import SectorCipher

@@ -5,6 +5,7 @@ Formats follow confidential-workloads.md §3 and §9 (buildah's
 ``register_workload`` endpoint (attestation.md §1).
 """
 import json
+import os
 import re
 
 from ocirt.errors import OcirtError
@@ -54,26 +55,34 @@ def check_measurement(value, tee):
 def measure(firmware_library, tee, cpus, ram_mib):
     """The launch measurement of libkrunfw ``firmware_library`` for this VM shape.
 
-    The measurement code belongs to ocirt.kbs (attestation.md §9.3); it is
-    imported only when asked for so ocirt-mkcw works without it otherwise.
+    The measurement code belongs to ocirt.kbs (attestation.md §9.3:
+    ``ocirt.kbs.measure.libkrun_launch_digest(path, cpus, ram_mib)``, SNP
+    only); it is imported only when asked for, so ocirt-mkcw works without it.
     """
+    instead = "pass --launch-measurement HEX instead"
     try:
         from ocirt.kbs import measure as kbs_measure
     except ImportError:
-        raise OcirtError("--firmware-library: the ocirt measurement code (ocirt.kbs.measure) is not "
-                         "installed; pass --launch-measurement HEX instead") from None
-    fn = getattr(kbs_measure, "launch_measurement", None)
-    if fn is None:
-        raise OcirtError("--firmware-library: ocirt.kbs.measure has no launch_measurement(); "
-                         "pass --launch-measurement HEX instead")
+        raise OcirtError(f"--firmware-library: the ocirt measurement code (ocirt.kbs.measure) is not installed; "
+                         f"{instead}") from None
+    digest = getattr(kbs_measure, "libkrun_launch_digest", None)
+    if digest is None:
+        raise OcirtError(f"--firmware-library: ocirt.kbs.measure cannot measure libkrun guests; {instead}")
+    if tee != "snp":
+        raise OcirtError(f"--firmware-library: only SEV-SNP launch digests of libkrun guests can be computed; "
+                         f"for --type {tee} {instead}")
+    if not os.path.isfile(firmware_library):
+        raise OcirtError(f"--firmware-library: {firmware_library}: no such file")
     try:
-        value = fn(firmware_library, tee=tee, cpus=cpus, ram_mib=ram_mib)
-    except OcirtError:
-        raise
+        value = digest(firmware_library, cpus, ram_mib)
+    except OcirtError as e:
+        raise OcirtError(f"--firmware-library: {e}") from None
+    except ImportError:
+        raise OcirtError(f"--firmware-library: this ocirt.kbs.measure has no libkrun support yet; {instead}") from None
     except OSError as e:
         raise OcirtError(f"--firmware-library: {firmware_library}: {e.strerror or e}") from None
-    if isinstance(value, bytes):
-        value = value.hex()
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).hex()
     if not value:
         raise OcirtError(f"--firmware-library: no launch measurement computed for {firmware_library}")
     return check_measurement(value, tee)
