@@ -216,3 +216,35 @@ def test_what_the_host_can_see(pm):
         assert not grep_tree(root, MARKER)
     finally:
         pm("image", "unmount", "localhost/mkcw-see:1", check=False)
+
+
+def test_podman_saved_archive_and_layout_sources(pm):
+    """OCI archives and layouts written by podman itself convert to the same files."""
+    archive = pm.base / "saved.tar"
+    layout = pm.base / "saved-dir"
+    pm("save", "--format", "oci-archive", "-o", str(archive), "localhost/mkcw-src:1")
+    pm("save", "--format", "oci-dir", "-o", str(layout), "localhost/mkcw-src:1")
+    for i, source in enumerate((str(archive), str(layout))):
+        dest = pm.base / f"from-saved-{i}"
+        res = pm.mkcw("-p", PASSPHRASE.decode(), *FAST_KDF, source, f"oci:{dest}")
+        assert res.returncode == 0, res.stderr
+        _, _, layers = read_layout(str(dest))
+        with tarfile.open(layers[0]) as tar:
+            tar.extract("disk.img", pm.base / f"saved-layer-{i}", filter="fully_trusted")
+        plain = decrypt_payload(str(pm.base / f"saved-layer-{i}" / "disk.img"), str(pm.base / f"saved-{i}.ext4"))
+        files = tree(dump_ext4(plain, str(pm.base / f"saved-files-{i}")), dir_mask=0o777)
+        kc = json.loads(files.pop(".krun_config.json")[2])
+        assert kc["config"]["Cmd"] == ["/bin/sh", "-c", "echo hello from busybox"]
+        files.pop("lost+found")
+        assert files == tree(pm.rootfs, dir_mask=0o777)
+    assert os.listdir(pm.scratch) == []
+
+
+def test_bad_podman_dest_name_leaves_no_image(pm):
+    before = pm("images", "-q", "--no-trunc", text=True).stdout.split()
+    res = pm.mkcw("-p", "x", *FAST_KDF, "localhost/mkcw-src:1", "Not A Valid:Name")
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ocirt-mkcw: podman tag"), res.stderr
+    assert pm("images", "-q", "--no-trunc", text=True).stdout.split() == before
+    assert os.listdir(pm.scratch) == []

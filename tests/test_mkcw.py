@@ -479,3 +479,37 @@ def test_signal_mid_conversion_cleans_up(tmp, sig):
     # no cryptsetup or mkfs child left running
     ps = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True)
     assert ps.stdout == b""
+
+
+def test_quiet_without_a_terminal_and_a_bar_on_one(tmp):
+    src = _source_rootfs(tmp)
+    res = run_mkcw("--passphrase-file", "-", *FAST_KDF, f"dir:{src}", f"oci:{tmp / 'quiet'}", env=_env(tmp),
+                   input="from-stdin\n")
+    assert res.returncode == 0 and res.stderr == ""
+    assert res.stdout.startswith("sha256:")               # the manifest digest, for scripts
+    _, _, layers = read_layout(str(tmp / "quiet"))
+    extract_layer(layers[0], tmp / "ql")
+    ok = subprocess.run(["cryptsetup", "open", "--test-passphrase", "--key-file=-", str(tmp / "ql" / "disk.img")],
+                        input=b"from-stdin", capture_output=True)
+    assert ok.returncode == 0                              # the newline is not part of the passphrase
+
+    import pty
+    from tests.mkcw.helpers import mkcw_bin
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([mkcw_bin(), "-p", "x", *FAST_KDF, f"dir:{src}", f"oci:{tmp / 'tty'}"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+                            env=dict(os.environ, **_env(tmp)))
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        seen += data
+    os.close(master)
+    assert proc.wait(60) == 0
+    proc.stdout.close()
+    assert b"encrypting" in seen and b"[" in seen and b"100.0%" in seen
