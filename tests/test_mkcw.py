@@ -513,3 +513,31 @@ def test_quiet_without_a_terminal_and_a_bar_on_one(tmp):
     assert proc.wait(60) == 0
     proc.stdout.close()
     assert b"encrypting" in seen and b"[" in seen and b"100.0%" in seen
+
+
+def test_tampered_oci_layer_is_refused(tmp):
+    layout = str(tmp / "srclayout")
+    _write_oci_layout(layout, [_layer([_ti("hello", data=b"hi\n")])],
+                      {"architecture": "amd64", "os": "linux", "config": {}})
+    blobs = os.path.join(layout, "blobs", "sha256")
+    index = json.load(open(os.path.join(layout, "index.json")))
+    manifest = json.load(open(os.path.join(blobs, index["manifests"][0]["digest"][7:])))
+    layer_path = os.path.join(blobs, manifest["layers"][0]["digest"][7:])
+    with open(layer_path, "wb") as f:
+        f.write(gzip.compress(_layer([_ti("hello", data=b"evil\n")])))
+    res = run_mkcw("-p", "x", *FAST_KDF, f"oci:{layout}", f"oci:{tmp / 'o'}", env=_env(tmp))
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [
+        f"ocirt-mkcw: {layout}: layer 0: content does not match its digest {manifest['layers'][0]['digest']}"]
+    assert os.listdir(tmp / "scratch") == [] and not os.path.exists(tmp / "o")
+
+
+def test_unwritable_places_are_one_line(tmp):
+    src = _source_rootfs(tmp)
+    res = run_mkcw("-p", "x", *FAST_KDF, f"dir:{src}", f"oci:{tmp / 'o'}", env={"TMPDIR": "/nonexistent/tmp"})
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [
+        "ocirt-mkcw: cannot create a scratch directory in /nonexistent/tmp: No such file or directory"]
+    res = run_mkcw("-p", "x", *FAST_KDF, f"dir:{src}", "oci:/proc/o", env=_env(tmp))
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    assert os.listdir(tmp / "scratch") == []

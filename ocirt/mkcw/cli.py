@@ -137,6 +137,10 @@ def main(argv=None):
     except OcirtError as e:
         print(f"ocirt-mkcw: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:              # disk full, permissions, ...: one line, everything already undone
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"ocirt-mkcw: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
     except _Interrupted as e:
         print(f"ocirt-mkcw: interrupted by {signal.Signals(e.signum).name}; nothing was written", file=sys.stderr)
         return 128 + e.signum

@@ -173,6 +173,8 @@ def _private_dir(parent, prefix):
             return path
         except FileExistsError:
             continue
+        except OSError as e:
+            raise OcirtError(f"cannot create a scratch directory in {parent}: {e.strerror}") from None
     raise OcirtError(f"cannot create a scratch directory in {parent}")
 
 
@@ -282,7 +284,7 @@ def _write_layer(opts, progress, stage, encrypted, formatting, header_path, now)
             writer.write(oci.tar_header(name, len(data), mode, mtime=mtime) + data + oci.tar_pad(len(data)))
 
         entry("entrypoint", entrypoint.build(), 0o755)
-        entry("krun-sev.json", encrypted.footer[:-12], 0o600)
+        entry("krun-sev.json", encrypted.workload_json, 0o600)
         writer.write(oci.tar_header("tmp/", 0, 0o1777, tarfile.DIRTYPE, mtime=mtime))
         made_dirs = set()
         for src_path, dst in opts.add_files:

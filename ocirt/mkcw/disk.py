@@ -117,6 +117,7 @@ class EncryptedDisk:
         self.plain_path = plain_path
         self.cipher = cipher                # an xts.SectorCipher holding the volume key
         self.image_len = os.path.getsize(plain_path)
+        self.workload_json = workload_json
         self.footer = footer(workload_json)
         self.padding = padding(payload_offset, self.image_len, len(self.footer))
         self.size = payload_offset + self.image_len + self.padding + len(self.footer)

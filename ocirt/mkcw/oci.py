@@ -257,10 +257,33 @@ def _extract_member(tar, m, pfd, base, root_fd, where):
     os.utime(base, (m.mtime, m.mtime), dir_fd=pfd, follow_symlinks=False)
 
 
-def unpack_image(layout, manifest, root, progress=None):
+class _Digesting:
+    """Reads through to ``f`` while hashing, so a layer is checked against its digest."""
+
+    def __init__(self, f, algorithm):
+        self.f = f
+        self.hash = hashlib.new(algorithm)
+
+    def read(self, n=-1):
+        data = self.f.read(n)
+        self.hash.update(data)
+        return data
+
+    def drain(self):
+        while self.read(1 << 20):
+            pass
+        return self.hash.hexdigest()
+
+
+def unpack_image(layout, manifest, root):
     for i, layer in enumerate(manifest.get("layers") or []):
-        with layout.blob(layer["digest"]) as f:
-            apply_layer(root, f, layer.get("mediaType", ""), f"{layout.path}: layer {i}")
+        digest = layer.get("digest", "")
+        where = f"{layout.path}: layer {i}"
+        with layout.blob(digest) as f:
+            reader = _Digesting(f, digest.split(":")[0])
+            apply_layer(root, reader, layer.get("mediaType", ""), where)
+            if reader.drain() != digest.split(":")[1]:
+                raise OcirtError(f"{where}: content does not match its digest {digest}")
 
 
 # -- writing -------------------------------------------------------------------
