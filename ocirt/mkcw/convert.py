@@ -294,8 +294,17 @@ def _write_layer(opts, progress, stage, encrypted, formatting, header_path, now)
                 if d not in made_dirs:
                     made_dirs.add(d)
                     writer.write(oci.tar_header(d, 0, 0o755, tarfile.DIRTYPE, mtime=mtime))
-            with open(src_path, "rb") as f:
-                entry(dst, f.read(), 0o644)
+            with open(src_path, "rb") as f:          # streamed: an added file may be large
+                size = os.fstat(f.fileno()).st_size
+                writer.write(oci.tar_header(dst, size, 0o644, mtime=mtime))
+                copied = 0
+                while copied < size:
+                    block = f.read(min(disk.CHUNK, size - copied))
+                    if not block:
+                        raise OcirtError(f"--add-file: {src_path}: changed while being read")
+                    writer.write(block)
+                    copied += len(block)
+                writer.write(oci.tar_pad(size))
         writer.write(oci.tar_header("disk.img", encrypted.size, 0o600, mtime=mtime))
         header = None
         # Bytes after a hole are hashed by reading them back, which costs more
