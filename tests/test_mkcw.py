@@ -453,25 +453,38 @@ def test_unreachable_server_leaves_nothing(tmp):
 
 # -- signals -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_mid_conversion_cleans_up(tmp, sig):
+def _start_and_wait_for_mkfs(tmp, src):
+    """Start a conversion and return once mkfs is writing the plaintext ext4."""
+    from tests.mkcw.helpers import mkcw_bin
+    proc = subprocess.Popen([mkcw_bin(), "-p", "x", "--kdf-seconds", "2", f"dir:{src}", f"oci:{tmp / 'o'}"],
+                            env=dict(os.environ, OCIRT_MKCW_TIMES="1", **_env(tmp)), stderr=subprocess.PIPE,
+                            text=True)
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if line.endswith(" making ext4\n"):
+            break
+    assert lines and lines[-1].endswith(" making ext4\n"), lines
+    time.sleep(0.05)
+    return proc
+
+
+def _big_source(tmp):
     src = _source_rootfs(tmp)
     with open(os.path.join(src, "big.bin"), "wb") as f:
         f.write(os.urandom(48 << 20))
-    from tests.mkcw.helpers import mkcw_bin
-    proc = subprocess.Popen([mkcw_bin(), "-p", "x", "--kdf-seconds", "2", f"dir:{src}", f"oci:{tmp / 'o'}"],
-                            env=dict(os.environ, **_env(tmp)), stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    # wait until plaintext exists in the scratch directory, then interrupt
-    while time.monotonic() < deadline:
-        found = [os.path.join(d, f) for d, _, fs in os.walk(tmp / "scratch") for f in fs if f == "disk.ext4"]
-        if found:
-            break
-        time.sleep(0.01)
-    assert found, "conversion never reached mkfs"
+    with open(os.path.join(src, "zz-marker.txt"), "wb") as f:
+        f.write(MARKER * 1000)
+    return src
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_mid_conversion_cleans_up(tmp, sig):
+    proc = _start_and_wait_for_mkfs(tmp, _big_source(tmp))
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 128 + sig
+    err = proc.stderr.read()
+    proc.wait(30)
+    assert proc.returncode == 128 + sig, err
     assert "interrupted" in err
     assert os.listdir(tmp / "scratch") == []
     assert not os.path.exists(tmp / "o")
@@ -549,3 +562,15 @@ def test_unwritable_places_are_one_line(tmp):
     res = run_mkcw("-p", "x", *FAST_KDF, f"dir:{src}", "oci:/proc/o", env=_env(tmp))
     assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
     assert os.listdir(tmp / "scratch") == []
+
+
+def test_sigkill_leaves_no_plaintext(tmp):
+    """No handler survives SIGKILL: the plaintext ext4 has no name, so the kernel frees it anyway."""
+    proc = _start_and_wait_for_mkfs(tmp, _big_source(tmp))
+    proc.kill()
+    proc.wait(30)
+    proc.stderr.close()
+    time.sleep(0.2)           # mkfs/cryptsetup die with their writes once their last fd closes
+    leftovers = [os.path.join(d, f) for d, _, fs in os.walk(tmp / "scratch") for f in fs]
+    assert leftovers == []    # empty directories only: nothing to read, plaintext or not
+    assert not grep_tree(str(tmp / "scratch"), MARKER)

@@ -209,16 +209,16 @@ def convert(opts, progress=None):
 
 def _convert(opts, progress, scratch, plain_dir, stage):
     now = time.time()
-    plain_img = os.path.join(plain_dir, "disk.ext4")
     measurement = None
     if opts.attestation_url:     # before any heavy work: a bad firmware library fails fast
         measurement = opts.launch_measurement or workload.measure(opts.firmware_library, opts.tee,
                                                                   opts.cpus, opts.memory)
     passphrase = opts.passphrase or os.urandom(32).hex().encode()
     volume_key = os.urandom(luks.KEY_BYTES)
-    header_path = os.path.join(plain_dir, "luks-header")
-    with open(header_path, "wb") as f:
-        f.truncate(luks.header_scratch_size(opts.luks_version))
+    # Plaintext and key material live in files without names (disk.AnonymousFile)
+    header = disk.AnonymousFile(plain_dir, luks.header_scratch_size(opts.luks_version))
+    plain = None
+    header_path = header.path
     # The key slot's PBKDF2 (about a second) runs in cryptsetup while the
     # filesystem is built and encrypted; its header goes in last.
     formatting = luks.Formatting(header_path, passphrase, volume_key,
@@ -228,7 +228,9 @@ def _convert(opts, progress, scratch, plain_dir, stage):
         with open_source(opts.source, plain_dir) as src:
             size = disk.image_size(src.content_size, opts.slop)
             progress.start("making ext4")
-            disk.make_ext4(plain_img, src.rootfs, size, json.dumps(src.config, separators=(",", ":")).encode())
+            plain = disk.AnonymousFile(plain_dir, size)
+            disk.make_ext4(plain.path, src.rootfs, json.dumps(src.config, separators=(",", ":")).encode(),
+                           plain_dir)
             source_ident = src.ident
         unpacked = os.path.join(plain_dir, "rootfs")
         if os.path.exists(unpacked):
@@ -244,11 +246,13 @@ def _convert(opts, progress, scratch, plain_dir, stage):
 
         from ocirt.mkcw.xts import SectorCipher
         payload_offset = luks.expected_payload_offset(opts.luks_version)
-        encrypted = disk.EncryptedDisk(payload_offset, plain_img, SectorCipher(volume_key), config_json)
+        encrypted = disk.EncryptedDisk(payload_offset, plain.path, SectorCipher(volume_key), config_json)
         layer_digest, layer_size = _write_layer(opts, progress, stage, encrypted, formatting, header_path, now)
     finally:
         formatting.cancel()
-    os.unlink(plain_img)
+        header.close()
+        if plain:
+            plain.close()          # the plaintext is gone as soon as it is encrypted
     created = _rfc3339(now)
     image_config = {"created": created, "architecture": "amd64", "os": "linux",
                     "config": {"Entrypoint": ["/entrypoint"]},
