@@ -8,6 +8,7 @@ receives the passphrase, which then opens the image's disk.img.
 """
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -85,3 +86,24 @@ def test_registration_needs_the_admin_token(tmp_path, server, token, status):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and f"server replied {status}" in lines[0], res.stderr
     assert not (tmp_path / "out").exists() and os.listdir(tmp_path / "scratch") == []
+
+
+def test_https_registration_with_a_private_ca(tmp_path_factory, tmp_path, chain):
+    work = tmp_path_factory.mktemp("kbs-tls")
+    cert, key = kbs_helpers.self_signed_tls(str(work))
+    srv = kbs_helpers.KbsServer(str(work), tls=(cert, key))
+    try:
+        assert srv.url.startswith("https://")
+        res = _convert(tmp_path, srv, "--launch-measurement", "ef" * 48, "-w", "mkcw-tls", "--attestation-ca", cert)
+        assert res.returncode == 0, res.stderr
+        status, body, _ = srv.request("GET", "/workloads",
+                                      headers={"Authorization": f"Bearer {kbs_helpers.ADMIN_TOKEN}"})
+        assert status == 200 and "mkcw-tls" in body.decode()
+        # without the CA the server's certificate is not trusted: one clear line, nothing written
+        shutil.rmtree(tmp_path / "out")
+        res = _convert(tmp_path, srv, "--launch-measurement", "ef" * 48, "-w", "mkcw-tls2")
+        assert res.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "out").exists() and os.listdir(tmp_path / "scratch") == []
+    finally:
+        srv.stop()

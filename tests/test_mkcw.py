@@ -404,7 +404,9 @@ def test_registration_request(tmp, kbs):
     measurement = "ab" * 48
     res = run_mkcw("-u", url + "/base", "--launch-measurement", measurement.upper(), "-w", "wid-1",
                    "--attestation-token-file", "/dev/stdin", *FAST_KDF, f"dir:{src}", f"oci:{tmp / 'o'}",
-                   env=dict(_env(tmp), NO_PROXY="*"), input="s3cret-token\n")
+                   env=dict(_env(tmp), http_proxy="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9",
+                            NO_PROXY="", no_proxy=""),       # loopback never goes through a proxy
+                   input="s3cret-token\n")
     assert res.returncode == 0, res.stderr
     assert len(handler.requests) == 1
     path, headers, body = handler.requests[0]
@@ -574,3 +576,17 @@ def test_sigkill_leaves_no_plaintext(tmp):
     leftovers = [os.path.join(d, f) for d, _, fs in os.walk(tmp / "scratch") for f in fs]
     assert leftovers == []    # empty directories only: nothing to read, plaintext or not
     assert not grep_tree(str(tmp / "scratch"), MARKER)
+
+
+def test_tdx_defaults_and_limits(tmp):
+    src = make_rootfs(str(tmp / "src"), applets=["sh"])
+    res = run_mkcw("-p", "x", "-t", "TDX", *FAST_KDF, f"dir:{src}", f"oci:{tmp / 'o'}", env=_env(tmp))
+    assert res.returncode == 0, res.stderr
+    _, _, layers = read_layout(str(tmp / "o"))
+    extract_layer(layers[0], tmp / "l")
+    doc = json.loads((tmp / "l" / "krun-sev.json").read_bytes())
+    assert (doc["tee"], doc["tee_data"], doc["cpus"], doc["ram_mib"]) == ("tdx", "", 1, 512)
+    res = run_mkcw("-p", "x", "-t", "tdx", "-c", "2", *FAST_KDF, f"dir:{src}", f"oci:{tmp / 'o2'}", env=_env(tmp))
+    assert res.returncode == 1
+    assert res.stderr.strip() == ("ocirt-mkcw: --type tdx: libkrun TDX guests take at most 1 vCPU and 3072 MiB "
+                                  "(got --cpus 2 --memory 512)")

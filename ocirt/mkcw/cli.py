@@ -48,9 +48,9 @@ def build_parser():
                         "default with --attestation-url: 32 random bytes as hex, sent only to the server")
     p.add_argument("--passphrase-file", metavar="FILE",
                    help="read the passphrase from FILE ('-' for stdin); one trailing newline is dropped")
-    p.add_argument("-c", "--cpus", type=_positive_int, default=2, metavar="N",
-                   help="vCPUs of the TEE VM (default 2; part of the launch measurement)")
-    p.add_argument("-m", "--memory", type=_positive_int, default=512, metavar="MIB",
+    p.add_argument("-c", "--cpus", type=_positive_int, metavar="N",
+                   help="vCPUs of the TEE VM (default 2, 1 for tdx; part of the launch measurement)")
+    p.add_argument("-m", "--memory", type=_positive_int, metavar="MIB",
                    help="memory of the TEE VM in MiB (default 512; part of the launch measurement)")
     p.add_argument("-w", "--workload-id", metavar="ID",
                    help="workload id registered with the server (default: random 64 hex chars)")
@@ -67,6 +67,8 @@ def build_parser():
                    help="admin token for the ocirt attestation server (sent as Authorization: Bearer); "
                         "default $OCIRT_KBS_ADMIN_TOKEN")
     p.add_argument("--attestation-token-file", metavar="FILE", help="read the admin token from FILE")
+    p.add_argument("--attestation-ca", metavar="FILE",
+                   help="PEM CA bundle to verify an https attestation server (default: the system's)")
     p.add_argument("--insecure-http", action="store_true",
                    help="allow a plain-http attestation URL that is not loopback (sends the passphrase in clear)")
     p.add_argument("--luks-version", type=_positive_int, default=1, metavar="1|2",
@@ -123,7 +125,7 @@ def options_from_args(args):
                    slop=args.slop, firmware_library=args.firmware_library,
                    launch_measurement=args.launch_measurement, add_files=args.add_file,
                    luks_version=args.luks_version, token=token, insecure_http=args.insecure_http,
-                   kdf_seconds=args.kdf_seconds)
+                   kdf_seconds=args.kdf_seconds, ca_file=args.attestation_ca)
 
 
 def main(argv=None):

@@ -20,6 +20,8 @@ from ocirt.mkcw import disk, entrypoint, luks, oci, workload
 from ocirt.mkcw.source import open_source, podman
 
 HOLE_LIMIT = 32 << 20
+# libkrun's README limits for TDX guests, as the krun handler enforces them
+TDX_MAX_CPUS, TDX_MAX_RAM_MIB = 1, 3072
 RESERVED = ("entrypoint", "krun-sev.json", "disk.img", "tmp", "sev.chain")
 _REFERENCE_PATH = re.compile(r"(/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+")
 _WORKLOAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -28,9 +30,10 @@ _WORKLOAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 class Options:
     """Everything a conversion needs; ``check()`` validates it before any work."""
 
-    def __init__(self, source, dest, tee="snp", attestation_url="", passphrase=None, cpus=2, memory=512,
+    def __init__(self, source, dest, tee="snp", attestation_url="", passphrase=None, cpus=None, memory=None,
                  workload_id=None, slop="25%", firmware_library=None, launch_measurement=None,
-                 add_files=(), luks_version=1, token=None, insecure_http=False, kdf_seconds=None):
+                 add_files=(), luks_version=1, token=None, insecure_http=False, kdf_seconds=None,
+                 ca_file=None):
         self.source, self.dest = source, dest
         self.tee = tee
         self.attestation_url = attestation_url or ""
@@ -44,6 +47,7 @@ class Options:
         self.luks_version = luks_version
         self.token = token
         self.insecure_http = insecure_http
+        self.ca_file = ca_file
         self.kdf_seconds = kdf_seconds if kdf_seconds is not None else luks.KDF_TARGET_SECONDS
 
     def check(self):
@@ -52,6 +56,13 @@ class Options:
             raise OcirtError(f"--type: {self.tee!r} is not one of snp, sev, tdx")
         if not self.attestation_url and not self.passphrase:
             raise OcirtError("neither --attestation-url nor --passphrase given: the disk would not be decryptable")
+        if self.cpus is None:
+            self.cpus = 1 if self.tee == "tdx" else 2
+        if self.memory is None:
+            self.memory = 512
+        if self.tee == "tdx" and (self.cpus > TDX_MAX_CPUS or self.memory > TDX_MAX_RAM_MIB):
+            raise OcirtError(f"--type tdx: libkrun TDX guests take at most {TDX_MAX_CPUS} vCPU and "
+                             f"{TDX_MAX_RAM_MIB} MiB (got --cpus {self.cpus} --memory {self.memory})")
         if not 1 <= self.cpus <= 255:
             raise OcirtError(f"--cpus: {self.cpus} is out of range (1..255)")
         if not 1 <= self.memory <= 1 << 22:
@@ -66,6 +77,8 @@ class Options:
                              "(it becomes part of the key URL)")
         if self.attestation_url:
             workload.check_url(self.attestation_url, self.insecure_http)
+            if self.ca_file and not os.path.isfile(self.ca_file):
+                raise OcirtError(f"--attestation-ca: {self.ca_file}: no such file")
             if self.launch_measurement and self.firmware_library:
                 raise OcirtError("give either --launch-measurement or --firmware-library, not both")
             if self.launch_measurement:
@@ -242,7 +255,8 @@ def _convert(opts, progress, scratch, plain_dir, stage):
                                              opts.attestation_url)
         if opts.attestation_url:
             progress.start("registering")
-            workload.register(opts.attestation_url, workload_id, measurement, passphrase, opts.tee, opts.token)
+            workload.register(opts.attestation_url, workload_id, measurement, passphrase, opts.tee, opts.token,
+                              ca_file=opts.ca_file)
 
         from ocirt.mkcw.xts import SectorCipher
         payload_offset = luks.expected_payload_offset(opts.luks_version)

@@ -100,8 +100,19 @@ def check_url(url, allow_insecure):
     return url
 
 
-def register(url, workload_id, launch_measurement, passphrase, tee, token=None, timeout=30.0):
+def _opener(url, ca_file):
+    import ssl
+    import urllib.request
+    from urllib.parse import urlsplit
+    handlers = [urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=ca_file))]
+    if urlsplit(url).hostname in ("127.0.0.1", "::1", "localhost"):
+        handlers.append(urllib.request.ProxyHandler({}))    # never send loopback traffic to a proxy
+    return urllib.request.build_opener(*handlers)
+
+
+def register(url, workload_id, launch_measurement, passphrase, tee, token=None, timeout=30.0, ca_file=None):
     """POST the workload to ``<url>/kbs/v0/register_workload``; raise OcirtError unless 200/202."""
+    import ssl
     import urllib.error
     import urllib.request
     if not launch_measurement:
@@ -115,7 +126,11 @@ def register(url, workload_id, launch_measurement, passphrase, tee, token=None, 
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(endpoint, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
+        opener = _opener(url, ca_file)
+    except (OSError, ssl.SSLError) as e:
+        raise OcirtError(f"--attestation-ca: {ca_file}: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        with opener.open(request, timeout=timeout) as resp:
             status = resp.status
     except urllib.error.HTTPError as e:
         raise OcirtError(f"registering workload at {endpoint}: server replied {e.code} {e.reason}") from None
