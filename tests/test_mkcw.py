@@ -366,7 +366,8 @@ def test_help_documents_every_option():
     assert res.returncode == 0
     for opt in ("--type", "--attestation-url", "--passphrase", "--passphrase-file", "--cpus", "--memory",
                 "--workload-id", "--slop", "--firmware-library", "--add-file", "--launch-measurement",
-                "--attestation-token", "--luks-version"):
+                "--attestation-token", "--attestation-token-file", "--attestation-ca", "--insecure-http",
+                "--luks-version", "--kdf-seconds"):
         assert opt in res.stdout
 
 
