@@ -240,11 +240,34 @@ def test_podman_saved_archive_and_layout_sources(pm):
     assert os.listdir(pm.scratch) == []
 
 
-def test_bad_podman_dest_name_leaves_no_image(pm):
+@pytest.mark.parametrize("source", ["localhost/mkcw-src:1", "big"])
+def test_bad_podman_dest_name_leaves_no_image(pm, source):
+    """Small results are loaded from an archive on stdin, big ones (> 64 MiB) from a directory then tagged."""
+    if source == "big":
+        big = pm.base / "big-rootfs"
+        if not big.exists():
+            shutil.copytree(pm.rootfs, big, symlinks=True)
+            (big / "random.bin").write_bytes(os.urandom(56 << 20))
+        source = f"dir:{big}"
     before = pm("images", "-q", "--no-trunc", text=True).stdout.split()
-    res = pm.mkcw("-p", "x", *FAST_KDF, "localhost/mkcw-src:1", "Not A Valid:Name")
+    res = pm.mkcw("-p", "x", *FAST_KDF, source, "Not A Valid:Name")
     assert res.returncode == 1
     lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("ocirt-mkcw: podman tag"), res.stderr
+    assert len(lines) == 1 and "invalid reference format" in lines[0], res.stderr
     assert pm("images", "-q", "--no-trunc", text=True).stdout.split() == before
+    assert os.listdir(pm.scratch) == []
+
+
+def test_big_result_loads_from_a_directory_and_is_named(pm):
+    big = pm.base / "big-rootfs"
+    if not big.exists():
+        shutil.copytree(pm.rootfs, big, symlinks=True)
+        (big / "random.bin").write_bytes(os.urandom(56 << 20))
+    res = pm.mkcw("-p", "x", *FAST_KDF, f"dir:{big}", "localhost/mkcw-big:1")
+    assert res.returncode == 0, res.stderr
+    images = pm("images", "--format", "{{.Repository}}:{{.Tag}}", text=True).stdout.split()
+    assert "localhost/mkcw-big:1" in images
+    assert not [i for i in images if "ocirt-mkcw" in i]          # the directory-derived name was removed
+    size = int(pm("image", "inspect", "--format", "{{.Size}}", "localhost/mkcw-big:1", text=True).stdout)
+    assert size > 64 << 20
     assert os.listdir(pm.scratch) == []

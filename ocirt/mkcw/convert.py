@@ -20,6 +20,9 @@ from ocirt.mkcw import disk, entrypoint, luks, oci, workload
 from ocirt.mkcw.source import open_source, podman
 
 HOLE_LIMIT = 32 << 20
+# below this, one `podman load` of an archive on stdin beats load + tag + untag
+# (three podman starts); above it, the two copies podman makes of the archive cost more
+STREAM_LOAD_LIMIT = 64 << 20
 # libkrun's README limits for TDX guests, as the krun handler enforces them
 TDX_MAX_CPUS, TDX_MAX_RAM_MIB = 1, 3072
 RESERVED = ("entrypoint", "krun-sev.json", "disk.img", "tmp", "sev.chain")
@@ -286,7 +289,7 @@ def _convert(opts, progress, scratch, plain_dir, stage):
     elif opts.dest_kind == "oci-archive":
         _write_archive(stage, opts.dest_target)
     else:
-        _load_into_podman(stage, opts.dest_target, config_digest)
+        _load_into_podman(stage, opts.dest_target, config_digest, layer_size)
     return result
 
 
@@ -357,6 +360,43 @@ def _finished_header(formatting, header_path, expected_offset):
     return luks.read_header(header_path, offset)
 
 
+def _stream_into_podman(layout_dir, name):
+    """``podman load`` an OCI archive written to its stdin, named by its ref annotation."""
+    import subprocess
+    index_path = os.path.join(layout_dir, "index.json")
+    with open(index_path) as f:
+        index = json.load(f)
+    index["manifests"][0].setdefault("annotations", {})[oci.REF_ANNOTATION] = name
+    with open(index_path, "w") as f:
+        json.dump(index, f, separators=(",", ":"))
+    try:
+        proc = subprocess.Popen(["podman", "load", "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    except FileNotFoundError:
+        raise OcirtError("podman not found: needed for podman image destinations") from None
+    try:
+        try:
+            with tarfile.open(fileobj=proc.stdin, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                for entry in ("oci-layout", "index.json", "blobs"):
+                    tar.add(os.path.join(layout_dir, entry), arcname=entry, filter=_normalise)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass                      # podman gave up early; its stderr says why
+        proc.stdin = None
+        _, err = proc.communicate(timeout=600)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if proc.returncode != 0:
+        lines = [l.strip() for l in err.decode(errors="replace").splitlines()
+                 if l.strip() and "level=warning" not in l]
+        # podman lists why each format failed; ours is the oci-archive one
+        ours = [l.lstrip("* ") for l in lines if l.startswith("* oci-archive:")]
+        why = (ours or lines or [f"exit {proc.returncode}"])[-1].replace("Error: ", "")
+        raise OcirtError(f"podman load as {name!r}: {why}")
+
+
 def _write_archive(layout_dir, dest):
     tmp = dest + ".ocirt-mkcw-tmp"
     try:
@@ -377,7 +417,9 @@ def _normalise(info):
     return info
 
 
-def _load_into_podman(layout_dir, name, config_digest):
+def _load_into_podman(layout_dir, name, config_digest, layer_size):
+    if layer_size <= STREAM_LOAD_LIMIT:
+        return _stream_into_podman(layout_dir, name)
     image_id = config_digest.split(":")[1]
     loaded = podman("load", "-q", "-i", layout_dir).stdout
     # podman names an image loaded from a directory after the directory's path
