@@ -591,3 +591,12 @@ def test_tdx_defaults_and_limits(tmp):
     assert res.returncode == 1
     assert res.stderr.strip() == ("ocirt-mkcw: --type tdx: libkrun TDX guests take at most 1 vCPU and 3072 MiB "
                                   "(got --cpus 2 --memory 512)")
+
+
+def test_usage_errors_are_one_line():
+    for args, words in ((["-c", "abc", "a", "b"], "argument -c/--cpus: 'abc' is not an integer"),
+                        ([], "the following arguments are required: SOURCE, DEST"),
+                        (["--bogus", "a", "b"], "unrecognized arguments: --bogus")):
+        res = run_mkcw(*args)
+        assert res.returncode == 2
+        assert res.stderr.strip().splitlines() == [f"ocirt-mkcw: {words} (see --help)"]

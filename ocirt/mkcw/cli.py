@@ -34,9 +34,15 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        """One line, like every other ocirt-mkcw error (argparse would add the usage)."""
+        self.exit(2, f"ocirt-mkcw: {message} (see --help)\n")
+
+
 def build_parser():
-    p = argparse.ArgumentParser(prog="ocirt-mkcw", description=DESCRIPTION, epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(prog="ocirt-mkcw", description=DESCRIPTION, epilog=EPILOG,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", metavar="SOURCE", help="image to convert")
     p.add_argument("dest", metavar="DEST", help="where to write the confidential workload image")
     p.add_argument("-t", "--type", default="snp", metavar="TYPE",
@@ -116,7 +122,10 @@ def options_from_args(args):
         raise OcirtError("give either --attestation-token or --attestation-token-file, not both")
     token = args.attestation_token
     if args.attestation_token_file:
-        token = _read_secret_file(args.attestation_token_file, "attestation-token").decode(errors="strict")
+        try:
+            token = _read_secret_file(args.attestation_token_file, "attestation-token").decode()
+        except UnicodeDecodeError:
+            raise OcirtError(f"--attestation-token-file: {args.attestation_token_file}: not text") from None
     token = token or os.environ.get("OCIRT_KBS_ADMIN_TOKEN") or None
     if token and any(c in token for c in "\r\n"):
         raise OcirtError("attestation token: must be a single line")

@@ -217,10 +217,30 @@ def convert(opts, progress=None):
             stage = _private_dir(os.path.dirname(os.path.abspath(opts.dest_target)), ".ocirt-mkcw-out-")
         return _convert(opts, progress, scratch, plain_dir, stage)
     finally:
-        progress.finish()
-        for path in (stage, scratch):
-            if path and os.path.exists(path):
-                shutil.rmtree(path, ignore_errors=True)
+        with _signals_held():           # a second Ctrl-C must not cut the cleanup short
+            progress.finish()
+            for path in (stage, scratch):
+                if path and os.path.exists(path):
+                    shutil.rmtree(path, ignore_errors=True)
+
+
+class _signals_held:
+    """Defer SIGINT/SIGTERM/SIGHUP for the duration of a cleanup (main thread only)."""
+
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __enter__(self):
+        import signal
+        self._signal = signal
+        try:
+            self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, [getattr(signal, n) for n in self.SIGNALS])
+        except (ValueError, OSError):
+            self._mask = None
+
+    def __exit__(self, *exc):
+        if self._mask is not None:
+            self._signal.pthread_sigmask(self._signal.SIG_SETMASK, self._mask)
+        return False
 
 
 def _convert(opts, progress, scratch, plain_dir, stage):
