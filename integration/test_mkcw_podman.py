@@ -271,3 +271,28 @@ def test_big_result_loads_from_a_directory_and_is_named(pm):
     size = int(pm("image", "inspect", "--format", "{{.Size}}", "localhost/mkcw-big:1", text=True).stdout)
     assert size > 64 << 20
     assert os.listdir(pm.scratch) == []
+
+
+def test_sigterm_during_podman_load_leaves_nothing(pm):
+    """Interrupted while podman copies the result in: no image, no podman temp file, no scratch."""
+    import signal
+    from tests.mkcw.helpers import mkcw_bin
+    mid = pm.base / "mid-rootfs"
+    if not mid.exists():
+        shutil.copytree(pm.rootfs, mid, symlinks=True)
+        (mid / "random.bin").write_bytes(os.urandom(40 << 20))      # still loaded through stdin (<= 64 MiB)
+    before = pm("images", "-q", "--no-trunc", text=True).stdout.split()
+    proc = subprocess.Popen([mkcw_bin(), "-p", "x", *FAST_KDF, f"dir:{mid}", "localhost/mkcw-interrupted:1"],
+                            env=dict(os.environ, OCIRT_MKCW_TIMES="1", **pm.env), stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if line.endswith(" writing destination\n"):
+            break
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.stderr.read()
+    proc.wait(60)
+    if proc.returncode == 0:
+        pytest.skip("the load finished before the signal arrived")
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert os.listdir(pm.scratch) == []
+    assert pm("images", "-q", "--no-trunc", text=True).stdout.split() == before

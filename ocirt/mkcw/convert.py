@@ -309,7 +309,7 @@ def _convert(opts, progress, scratch, plain_dir, stage):
     elif opts.dest_kind == "oci-archive":
         _write_archive(stage, opts.dest_target)
     else:
-        _load_into_podman(stage, opts.dest_target, config_digest, layer_size)
+        _load_into_podman(stage, opts.dest_target, config_digest, layer_size, scratch)
     return result
 
 
@@ -380,7 +380,7 @@ def _finished_header(formatting, header_path, expected_offset):
     return luks.read_header(header_path, offset)
 
 
-def _stream_into_podman(layout_dir, name):
+def _stream_into_podman(layout_dir, name, env):
     """``podman load`` an OCI archive written to its stdin, named by its ref annotation."""
     import subprocess
     index_path = os.path.join(layout_dir, "index.json")
@@ -391,7 +391,7 @@ def _stream_into_podman(layout_dir, name):
         json.dump(index, f, separators=(",", ":"))
     try:
         proc = subprocess.Popen(["podman", "load", "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+                                stderr=subprocess.PIPE, env=env)
     except FileNotFoundError:
         raise OcirtError("podman not found: needed for podman image destinations") from None
     try:
@@ -437,11 +437,20 @@ def _normalise(info):
     return info
 
 
-def _load_into_podman(layout_dir, name, config_digest, layer_size):
+def _podman_env(scratch):
+    """podman's own temporary copies go to our scratch directory, so an
+    interrupted load leaves nothing behind either."""
+    tmp = os.path.join(scratch, "podman-tmp")
+    os.makedirs(tmp, mode=0o700, exist_ok=True)
+    return dict(os.environ, TMPDIR=tmp)
+
+
+def _load_into_podman(layout_dir, name, config_digest, layer_size, scratch):
+    env = _podman_env(scratch)
     if layer_size <= STREAM_LOAD_LIMIT:
-        return _stream_into_podman(layout_dir, name)
+        return _stream_into_podman(layout_dir, name, env)
     image_id = config_digest.split(":")[1]
-    loaded = podman("load", "-q", "-i", layout_dir).stdout
+    loaded = podman("load", "-q", "-i", layout_dir, env=env).stdout
     # podman names an image loaded from a directory after the directory's path
     temporary = [n.strip() for line in loaded.splitlines() if line.startswith("Loaded image")
                  for n in line.split(":", 1)[1].split(",") if n.strip()]
