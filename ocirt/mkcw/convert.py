@@ -297,7 +297,7 @@ def _convert(opts, progress, scratch, plain_dir, stage):
                     "history": [{"created": created,
                                  "created_by": f': convert "{source_ident}" for use with "{opts.tee}"'}]}
     config_bytes = json.dumps(image_config, separators=(",", ":")).encode()
-    manifest_digest, config_digest = oci.write_layout(stage, None, layer_digest, layer_size, config_bytes)
+    manifest_digest, config_digest = oci.write_layout(stage, layer_digest, layer_size, config_bytes)
 
     progress.start("writing destination")
     result = {"workload_id": workload_id, "layer": layer_digest, "manifest": manifest_digest,

@@ -114,7 +114,7 @@ def _pick(descs, where):
 
 # -- layer application -------------------------------------------------------
 
-def _open_layer(fileobj, media_type, where):
+def _open_layer(fileobj, where):
     head = fileobj.read(4)
     rest = _Prefixed(head, fileobj)
     if head[:2] == b"\x1f\x8b":
@@ -187,11 +187,11 @@ def _remove(name, dir_fd):
         os.unlink(name, dir_fd=dir_fd)
 
 
-def apply_layer(root, fileobj, media_type="", where="layer"):
+def apply_layer(root, fileobj, where="layer"):
     """Extract one layer tar stream onto ``root`` (as root: owners, modes, devices kept)."""
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        with _open_layer(fileobj, media_type, where) as tar:
+        with _open_layer(fileobj, where) as tar:
             for m in tar:
                 parts = _components(m.name)
                 if parts is None:
@@ -281,7 +281,7 @@ def unpack_image(layout, manifest, root):
         where = f"{layout.path}: layer {i}"
         with layout.blob(digest) as f:
             reader = _Digesting(f, digest.split(":")[0])
-            apply_layer(root, reader, layer.get("mediaType", ""), where)
+            apply_layer(root, reader, where)
             if reader.drain() != digest.split(":")[1]:
                 raise OcirtError(f"{where}: content does not match its digest {digest}")
 
@@ -407,7 +407,7 @@ def write_blob(blobs_dir, data):
     return "sha256:" + digest
 
 
-def write_layout(layout_dir, layer_path, layer_digest, layer_size, config_bytes, ref=None):
+def write_layout(layout_dir, layer_digest, layer_size, config_bytes, ref=None):
     """Turn a directory holding ``blobs/sha256/<layer>`` into a complete OCI layout."""
     blobs = os.path.join(layout_dir, "blobs", "sha256")
     config_digest = write_blob(blobs, config_bytes)
