@@ -65,6 +65,7 @@ def build_process(container, opts, args):
 
 
 def exec_in(container, req: ExecRequest):
+    from ocirt.container import _seccomp_module
     from ocirt.init import Channel, run_child
     from ocirt.linux import caps
     status = container.status()
@@ -87,7 +88,6 @@ def exec_in(container, req: ExecRequest):
     if (config.get("linux") or {}).get("seccomp"):
         seccomp = _seccomp_module()
         seccomp_filter = seccomp.compile(config["linux"]["seccomp"])
-    from ocirt.container import _seccomp_module
     from ocirt.init import preload_for_container
     preload_for_container({"process": process, "linux": config.get("linux") or {}})
     ns_fds = _open_namespaces(container.pid)
@@ -215,6 +215,7 @@ def _prepare_and_exec(ctx, chan):
         console.send_master(sock, name, master)
         sock.close()
         os.close(master)
+    proc.seal_fds(ctx.preserve_fds)  # close_range may be outside the container's filter
     if ctx.seccomp_filter is not None:
         from ocirt.linux import seccomp
         if seccomp.load_before_capabilities(process):
@@ -227,7 +228,6 @@ def _prepare_and_exec(ctx, chan):
         console.make_controlling_tty(peer)
     chan.send("ready")
     chan.sock.close()
-    proc.seal_fds(ctx.preserve_fds)
     if ctx.seccomp_filter is not None:
         from ocirt.linux import seccomp
         seccomp.load(ctx.seccomp_filter)

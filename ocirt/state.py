@@ -38,7 +38,7 @@ class Container:
     """One container's persisted state.  Status is derived, never stored."""
 
     FIELDS = ("id", "bundle", "rootfs", "pid", "pid_start", "created", "annotations", "cgroup",
-              "handler", "owner", "ns_paths", "config_file", "user_ns")
+              "handler", "owner", "ns_paths", "config_file", "user_ns", "creating")
 
     def __init__(self, store, data):
         self.store = store
@@ -70,6 +70,8 @@ class Container:
         return start is not None and start == self.pid_start and letter not in ("Z", "X")
 
     def status(self):
+        if self.creating:
+            return "creating"
         if not self.init_alive():
             return "stopped"
         if os.path.exists(self.fifo_path):
@@ -140,6 +142,8 @@ class StateStore:
             with open(path) as f:
                 data = json.load(f)
         except FileNotFoundError:
+            if os.path.isdir(os.path.dirname(path)):
+                return Container(self, {"id": container_id, "pid": 0, "creating": True})
             raise ContainerNotFound(container_id) from None
         except ValueError:
             raise OcirtError(f"state of container {container_id} is corrupt: {path}") from None
