@@ -16,6 +16,8 @@ TEE_TYPES = ("snp", "sev", "tdx")
 _SEV_POLICY_BITS = 63       # NO_DEBUG|NO_KEY_SHARING|ENCRYPTED_STATE|NO_SEND|DOMAIN|SEV
 _SNP_POLICY_BITS = 15       # SMT|MANDATORY|MIGRATE_MA|DEBUG (reference-kbs ignores it for SNP)
 
+# buildah registers the SNP digest for snp and the SEV-ES one for sev (confidential-workloads.md §9)
+_MEASURE_MODES = {"snp": "snp", "sev": "seves"}
 # hex digits of each TEE's launch digest: SNP SHA-384, SEV-ES SHA-256
 _MEASUREMENT_HEX = {"snp": 96, "sev": 64}
 
@@ -56,8 +58,8 @@ def measure(firmware_library, tee, cpus, ram_mib):
     """The launch measurement of libkrunfw ``firmware_library`` for this VM shape.
 
     The measurement code belongs to ocirt.kbs (attestation.md §9.3:
-    ``ocirt.kbs.measure.libkrun_launch_digest(path, cpus, ram_mib)``, SNP
-    only); it is imported only when asked for, so ocirt-mkcw works without it.
+    ``ocirt.kbs.measure.libkrun_launch_digest(path, cpus, ram_mib, mode=)``);
+    it is imported only when asked for, so ocirt-mkcw works without it.
     """
     instead = "pass --launch-measurement HEX instead"
     try:
@@ -68,13 +70,12 @@ def measure(firmware_library, tee, cpus, ram_mib):
     digest = getattr(kbs_measure, "libkrun_launch_digest", None)
     if digest is None:
         raise OcirtError(f"--firmware-library: ocirt.kbs.measure cannot measure libkrun guests; {instead}")
-    if tee != "snp":
-        raise OcirtError(f"--firmware-library: only SEV-SNP launch digests of libkrun guests can be computed; "
-                         f"for --type {tee} {instead}")
+    if tee not in _MEASURE_MODES:
+        raise OcirtError(f"--firmware-library: launch digests of libkrun {tee} guests cannot be computed; {instead}")
     if not os.path.isfile(firmware_library):
         raise OcirtError(f"--firmware-library: {firmware_library}: no such file")
     try:
-        value = digest(firmware_library, cpus, ram_mib)
+        value = digest(firmware_library, cpus, ram_mib, mode=_MEASURE_MODES[tee])
     except OcirtError as e:
         raise OcirtError(f"--firmware-library: {e}") from None
     except ImportError:
