@@ -20,6 +20,11 @@ from ocirt.mkcw import disk, entrypoint, luks, oci, workload
 from ocirt.mkcw.source import open_source, podman
 
 HOLE_LIMIT = 32 << 20
+# below this, one `podman load` of an archive on stdin beats load + tag + untag
+# (three podman starts); above it, the two copies podman makes of the archive cost more
+STREAM_LOAD_LIMIT = 64 << 20
+# libkrun's README limits for TDX guests, as the krun handler enforces them
+TDX_MAX_CPUS, TDX_MAX_RAM_MIB = 1, 3072
 RESERVED = ("entrypoint", "krun-sev.json", "disk.img", "tmp", "sev.chain")
 _REFERENCE_PATH = re.compile(r"(/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+")
 _WORKLOAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -28,9 +33,10 @@ _WORKLOAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 class Options:
     """Everything a conversion needs; ``check()`` validates it before any work."""
 
-    def __init__(self, source, dest, tee="snp", attestation_url="", passphrase=None, cpus=2, memory=512,
+    def __init__(self, source, dest, tee="snp", attestation_url="", passphrase=None, cpus=None, memory=None,
                  workload_id=None, slop="25%", firmware_library=None, launch_measurement=None,
-                 add_files=(), luks_version=1, token=None, insecure_http=False, kdf_seconds=None):
+                 add_files=(), luks_version=1, token=None, insecure_http=False, kdf_seconds=None,
+                 ca_file=None):
         self.source, self.dest = source, dest
         self.tee = tee
         self.attestation_url = attestation_url or ""
@@ -44,6 +50,7 @@ class Options:
         self.luks_version = luks_version
         self.token = token
         self.insecure_http = insecure_http
+        self.ca_file = ca_file
         self.kdf_seconds = kdf_seconds if kdf_seconds is not None else luks.KDF_TARGET_SECONDS
 
     def check(self):
@@ -52,6 +59,13 @@ class Options:
             raise OcirtError(f"--type: {self.tee!r} is not one of snp, sev, tdx")
         if not self.attestation_url and not self.passphrase:
             raise OcirtError("neither --attestation-url nor --passphrase given: the disk would not be decryptable")
+        if self.cpus is None:
+            self.cpus = 1 if self.tee == "tdx" else 2
+        if self.memory is None:
+            self.memory = 512
+        if self.tee == "tdx" and (self.cpus > TDX_MAX_CPUS or self.memory > TDX_MAX_RAM_MIB):
+            raise OcirtError(f"--type tdx: libkrun TDX guests take at most {TDX_MAX_CPUS} vCPU and "
+                             f"{TDX_MAX_RAM_MIB} MiB (got --cpus {self.cpus} --memory {self.memory})")
         if not 1 <= self.cpus <= 255:
             raise OcirtError(f"--cpus: {self.cpus} is out of range (1..255)")
         if not 1 <= self.memory <= 1 << 22:
@@ -66,6 +80,8 @@ class Options:
                              "(it becomes part of the key URL)")
         if self.attestation_url:
             workload.check_url(self.attestation_url, self.insecure_http)
+            if self.ca_file and not os.path.isfile(self.ca_file):
+                raise OcirtError(f"--attestation-ca: {self.ca_file}: no such file")
             if self.launch_measurement and self.firmware_library:
                 raise OcirtError("give either --launch-measurement or --firmware-library, not both")
             if self.launch_measurement:
@@ -173,6 +189,8 @@ def _private_dir(parent, prefix):
             return path
         except FileExistsError:
             continue
+        except OSError as e:
+            raise OcirtError(f"cannot create a scratch directory in {parent}: {e.strerror}") from None
     raise OcirtError(f"cannot create a scratch directory in {parent}")
 
 
@@ -199,20 +217,44 @@ def convert(opts, progress=None):
             stage = _private_dir(os.path.dirname(os.path.abspath(opts.dest_target)), ".ocirt-mkcw-out-")
         return _convert(opts, progress, scratch, plain_dir, stage)
     finally:
-        progress.finish()
-        for path in (stage, scratch):
-            if path and os.path.exists(path):
-                shutil.rmtree(path, ignore_errors=True)
+        with _signals_held():           # a second Ctrl-C must not cut the cleanup short
+            progress.finish()
+            for path in (stage, scratch):
+                if path and os.path.exists(path):
+                    shutil.rmtree(path, ignore_errors=True)
+
+
+class _signals_held:
+    """Defer SIGINT/SIGTERM/SIGHUP for the duration of a cleanup (main thread only)."""
+
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __enter__(self):
+        import signal
+        self._signal = signal
+        try:
+            self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, [getattr(signal, n) for n in self.SIGNALS])
+        except (ValueError, OSError):
+            self._mask = None
+
+    def __exit__(self, *exc):
+        if self._mask is not None:
+            self._signal.pthread_sigmask(self._signal.SIG_SETMASK, self._mask)
+        return False
 
 
 def _convert(opts, progress, scratch, plain_dir, stage):
     now = time.time()
-    plain_img = os.path.join(plain_dir, "disk.ext4")
+    measurement = None
+    if opts.attestation_url:     # before any heavy work: a bad firmware library fails fast
+        measurement = opts.launch_measurement or workload.measure(opts.firmware_library, opts.tee,
+                                                                  opts.cpus, opts.memory)
     passphrase = opts.passphrase or os.urandom(32).hex().encode()
     volume_key = os.urandom(luks.KEY_BYTES)
-    header_path = os.path.join(plain_dir, "luks-header")
-    with open(header_path, "wb") as f:
-        f.truncate(luks.header_scratch_size(opts.luks_version))
+    # Plaintext and key material live in files without names (disk.AnonymousFile)
+    header = disk.AnonymousFile(plain_dir, luks.header_scratch_size(opts.luks_version))
+    plain = None
+    header_path = header.path
     # The key slot's PBKDF2 (about a second) runs in cryptsetup while the
     # filesystem is built and encrypted; its header goes in last.
     formatting = luks.Formatting(header_path, passphrase, volume_key,
@@ -222,7 +264,9 @@ def _convert(opts, progress, scratch, plain_dir, stage):
         with open_source(opts.source, plain_dir) as src:
             size = disk.image_size(src.content_size, opts.slop)
             progress.start("making ext4")
-            disk.make_ext4(plain_img, src.rootfs, size, json.dumps(src.config, separators=(",", ":")).encode())
+            plain = disk.AnonymousFile(plain_dir, size)
+            disk.make_ext4(plain.path, src.rootfs, json.dumps(src.config, separators=(",", ":")).encode(),
+                           plain_dir)
             source_ident = src.ident
         unpacked = os.path.join(plain_dir, "rootfs")
         if os.path.exists(unpacked):
@@ -234,17 +278,18 @@ def _convert(opts, progress, scratch, plain_dir, stage):
                                              opts.attestation_url)
         if opts.attestation_url:
             progress.start("registering")
-            measurement = opts.launch_measurement or workload.measure(opts.firmware_library, opts.tee,
-                                                                      opts.cpus, opts.memory)
-            workload.register(opts.attestation_url, workload_id, measurement, passphrase, opts.tee, opts.token)
+            workload.register(opts.attestation_url, workload_id, measurement, passphrase, opts.tee, opts.token,
+                              ca_file=opts.ca_file)
 
         from ocirt.mkcw.xts import SectorCipher
         payload_offset = luks.expected_payload_offset(opts.luks_version)
-        encrypted = disk.EncryptedDisk(payload_offset, plain_img, SectorCipher(volume_key), config_json)
+        encrypted = disk.EncryptedDisk(payload_offset, plain.path, SectorCipher(volume_key), config_json)
         layer_digest, layer_size = _write_layer(opts, progress, stage, encrypted, formatting, header_path, now)
     finally:
         formatting.cancel()
-    os.unlink(plain_img)
+        header.close()
+        if plain:
+            plain.close()          # the plaintext is gone as soon as it is encrypted
     created = _rfc3339(now)
     image_config = {"created": created, "architecture": "amd64", "os": "linux",
                     "config": {"Entrypoint": ["/entrypoint"]},
@@ -252,7 +297,7 @@ def _convert(opts, progress, scratch, plain_dir, stage):
                     "history": [{"created": created,
                                  "created_by": f': convert "{source_ident}" for use with "{opts.tee}"'}]}
     config_bytes = json.dumps(image_config, separators=(",", ":")).encode()
-    manifest_digest, config_digest = oci.write_layout(stage, None, layer_digest, layer_size, config_bytes)
+    manifest_digest, config_digest = oci.write_layout(stage, layer_digest, layer_size, config_bytes)
 
     progress.start("writing destination")
     result = {"workload_id": workload_id, "layer": layer_digest, "manifest": manifest_digest,
@@ -264,7 +309,7 @@ def _convert(opts, progress, scratch, plain_dir, stage):
     elif opts.dest_kind == "oci-archive":
         _write_archive(stage, opts.dest_target)
     else:
-        _load_into_podman(stage, opts.dest_target, config_digest)
+        _load_into_podman(stage, opts.dest_target, config_digest, layer_size, scratch)
     return result
 
 
@@ -280,7 +325,7 @@ def _write_layer(opts, progress, stage, encrypted, formatting, header_path, now)
             writer.write(oci.tar_header(name, len(data), mode, mtime=mtime) + data + oci.tar_pad(len(data)))
 
         entry("entrypoint", entrypoint.build(), 0o755)
-        entry("krun-sev.json", encrypted.footer[:-12], 0o600)
+        entry("krun-sev.json", encrypted.workload_json, 0o600)
         writer.write(oci.tar_header("tmp/", 0, 0o1777, tarfile.DIRTYPE, mtime=mtime))
         made_dirs = set()
         for src_path, dst in opts.add_files:
@@ -290,8 +335,17 @@ def _write_layer(opts, progress, stage, encrypted, formatting, header_path, now)
                 if d not in made_dirs:
                     made_dirs.add(d)
                     writer.write(oci.tar_header(d, 0, 0o755, tarfile.DIRTYPE, mtime=mtime))
-            with open(src_path, "rb") as f:
-                entry(dst, f.read(), 0o644)
+            with open(src_path, "rb") as f:          # streamed: an added file may be large
+                size = os.fstat(f.fileno()).st_size
+                writer.write(oci.tar_header(dst, size, 0o644, mtime=mtime))
+                copied = 0
+                while copied < size:
+                    block = f.read(min(disk.CHUNK, size - copied))
+                    if not block:
+                        raise OcirtError(f"--add-file: {src_path}: changed while being read")
+                    writer.write(block)
+                    copied += len(block)
+                writer.write(oci.tar_pad(size))
         writer.write(oci.tar_header("disk.img", encrypted.size, 0o600, mtime=mtime))
         header = None
         # Bytes after a hole are hashed by reading them back, which costs more
@@ -326,6 +380,43 @@ def _finished_header(formatting, header_path, expected_offset):
     return luks.read_header(header_path, offset)
 
 
+def _stream_into_podman(layout_dir, name, env):
+    """``podman load`` an OCI archive written to its stdin, named by its ref annotation."""
+    import subprocess
+    index_path = os.path.join(layout_dir, "index.json")
+    with open(index_path) as f:
+        index = json.load(f)
+    index["manifests"][0].setdefault("annotations", {})[oci.REF_ANNOTATION] = name
+    with open(index_path, "w") as f:
+        json.dump(index, f, separators=(",", ":"))
+    try:
+        proc = subprocess.Popen(["podman", "load", "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env)
+    except FileNotFoundError:
+        raise OcirtError("podman not found: needed for podman image destinations") from None
+    try:
+        try:
+            with tarfile.open(fileobj=proc.stdin, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                for entry in ("oci-layout", "index.json", "blobs"):
+                    tar.add(os.path.join(layout_dir, entry), arcname=entry, filter=_normalise)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass                      # podman gave up early; its stderr says why
+        proc.stdin = None
+        _, err = proc.communicate(timeout=600)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if proc.returncode != 0:
+        lines = [l.strip() for l in err.decode(errors="replace").splitlines()
+                 if l.strip() and "level=warning" not in l]
+        # podman lists why each format failed; ours is the oci-archive one
+        ours = [l.lstrip("* ") for l in lines if l.startswith("* oci-archive:")]
+        why = (ours or lines or [f"exit {proc.returncode}"])[-1].replace("Error: ", "")
+        raise OcirtError(f"podman load as {name!r}: {why}")
+
+
 def _write_archive(layout_dir, dest):
     tmp = dest + ".ocirt-mkcw-tmp"
     try:
@@ -346,9 +437,20 @@ def _normalise(info):
     return info
 
 
-def _load_into_podman(layout_dir, name, config_digest):
+def _podman_env(scratch):
+    """podman's own temporary copies go to our scratch directory, so an
+    interrupted load leaves nothing behind either."""
+    tmp = os.path.join(scratch, "podman-tmp")
+    os.makedirs(tmp, mode=0o700, exist_ok=True)
+    return dict(os.environ, TMPDIR=tmp)
+
+
+def _load_into_podman(layout_dir, name, config_digest, layer_size, scratch):
+    env = _podman_env(scratch)
+    if layer_size <= STREAM_LOAD_LIMIT:
+        return _stream_into_podman(layout_dir, name, env)
     image_id = config_digest.split(":")[1]
-    loaded = podman("load", "-q", "-i", layout_dir).stdout
+    loaded = podman("load", "-q", "-i", layout_dir, env=env).stdout
     # podman names an image loaded from a directory after the directory's path
     temporary = [n.strip() for line in loaded.splitlines() if line.startswith("Loaded image")
                  for n in line.split(":", 1)[1].split(",") if n.strip()]
