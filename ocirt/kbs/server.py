@@ -396,6 +396,15 @@ async def _run(config, sock, ssl_ctx):
     kbs.storage.close()
 
 
+def _run_loop(coro):
+    """uvloop when installed (a faster event loop for the same asyncio code), else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
 def serve(config):
     """Bind, print the listening URL on stdout, serve until SIGTERM/SIGINT."""
     if bool(config.tls_cert) != bool(config.tls_key):
@@ -419,7 +428,7 @@ def serve(config):
               file=sys.stderr, flush=True)
     print(f"ocirt-kbs listening on {scheme}://{config.host}:{port}{PREFIX}", flush=True)
     if config.workers <= 1:
-        asyncio.run(_run(config, sock, ssl_ctx))
+        _run_loop(_run(config, sock, ssl_ctx))
         return 0
     children = []
     for _ in range(config.workers):
@@ -427,7 +436,7 @@ def serve(config):
         if pid == 0:
             code = 0
             try:
-                asyncio.run(_run(config, sock, ssl_ctx))
+                _run_loop(_run(config, sock, ssl_ctx))
             except BaseException:
                 code = 1
             os._exit(code)
