@@ -367,3 +367,18 @@ def test_cli_input_errors_are_one_line(tmp_path):
     (tmp_path / "short").write_bytes(b"\0" * 100)
     r = _cli("--report", str(tmp_path / "short"))
     assert r.returncode == 1 and "neither 1184 raw bytes nor hex" in r.stderr
+
+
+def test_v5_fields_turin_tcb_and_cpuid_product():
+    raw = bytearray(snp.REPORT_SIZE)
+    raw[0:4] = (5).to_bytes(4, "little")
+    raw[0x188:0x18B] = bytes([0x1A, 0x02, 0x01])           # family 0x1A: Turin
+    raw[0x180:0x188] = bytes([1, 2, 3, 4, 0, 0, 0, 9])     # Turin TCB: fmc bl tee snp .. ucode
+    raw[0x1F8:0x200] = (0x11).to_bytes(8, "little")
+    raw[0x200:0x208] = (0x22).to_bytes(8, "little")
+    r = snp.parse_report(bytes(raw))
+    assert r.product_hint() == "turin"
+    assert snp.tcb_parts(r.reported_tcb, "turin") == {"fmc": 1, "bl": 2, "tee": 3, "snp": 4, "ucode": 9}
+    assert (r.launch_mit_vector, r.current_mit_vector, r.cpuid_step) == (0x11, 0x22, 1)
+    assert snp.product_from_cpuid(0x19, 0x01) == "milan" and snp.product_from_cpuid(0x19, 0x11) == "genoa"
+    assert snp.product_from_cpuid(0x17, 0x31) is None
