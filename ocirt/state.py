@@ -21,3 +21,146 @@ def validate_id(container_id):
     if not _ID_RE.match(container_id) or container_id in (".", ".."):
         raise OcirtError(f"invalid container ID format: {container_id}")
     return container_id
+
+
+def proc_start_time(pid):
+    """Start time (clock ticks since boot) and state letter of a pid, or (None, None)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None, None
+    fields = stat[stat.rindex(b")") + 2:].split()
+    return int(fields[19]), fields[0].decode()
+
+
+class Container:
+    """One container's persisted state.  Status is derived, never stored."""
+
+    FIELDS = ("id", "bundle", "rootfs", "pid", "pid_start", "created", "annotations", "cgroup",
+              "handler", "owner", "ns_paths", "config_file", "user_ns")
+
+    def __init__(self, store, data):
+        self.store = store
+        for k in self.FIELDS:
+            setattr(self, k, data.get(k))
+        self.annotations = self.annotations or {}
+
+    @property
+    def dir(self):
+        return os.path.join(self.store.root, self.id)
+
+    @property
+    def fifo_path(self):
+        return os.path.join(self.dir, "exec.fifo")
+
+    def to_dict(self):
+        return {k: getattr(self, k) for k in self.FIELDS}
+
+    def save(self):
+        tmp = os.path.join(self.dir, ".state.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(self.to_dict(), f)
+        os.rename(tmp, os.path.join(self.dir, "state.json"))
+
+    def init_alive(self):
+        if not self.pid:
+            return False
+        start, letter = proc_start_time(self.pid)
+        return start is not None and start == self.pid_start and letter not in ("Z", "X")
+
+    def status(self):
+        if not self.init_alive():
+            return "stopped"
+        if os.path.exists(self.fifo_path):
+            return "created"
+        if self.cgroup:
+            from ocirt import cgroups
+            try:
+                if cgroups.manager_from_dict(self.cgroup).is_frozen():
+                    return "paused"
+            except (OSError, AttributeError):
+                pass
+        return "running"
+
+    def oci_state(self, status=None):
+        """The runtime-spec state object (plus runc's created/owner fields)."""
+        from ocirt import OCI_VERSION
+        status = status or self.status()
+        return {"ociVersion": OCI_VERSION, "id": self.id, "pid": self.pid if status != "stopped" else 0,
+                "status": status, "bundle": self.bundle, "rootfs": self.rootfs, "created": self.created,
+                "annotations": self.annotations, "owner": self.owner or ""}
+
+    def load_config(self):
+        with open(self.config_file) as f:
+            return json.load(f)
+
+    def lock(self):
+        return _Lock(self.dir)
+
+
+class _Lock:
+    """flock on the container directory: serialises verbs on one container."""
+
+    def __init__(self, path):
+        self.path = path
+        self.fd = None
+
+    def __enter__(self):
+        try:
+            self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise ContainerNotFound(os.path.basename(self.path)) from None
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+
+
+class StateStore:
+    def __init__(self, root):
+        self.root = os.path.abspath(root)
+
+    def reserve(self, container_id):
+        """Atomically claim an ID: exactly one of two racing creates wins."""
+        validate_id(container_id)
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        path = os.path.join(self.root, container_id)
+        try:
+            os.mkdir(path, 0o711)
+        except FileExistsError:
+            raise OcirtError("container with given ID already exists") from None
+        return path
+
+    def load(self, container_id):
+        validate_id(container_id)
+        path = os.path.join(self.root, container_id, "state.json")
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except FileNotFoundError:
+            raise ContainerNotFound(container_id) from None
+        except ValueError:
+            raise OcirtError(f"state of container {container_id} is corrupt: {path}") from None
+        return Container(self, data)
+
+    def exists(self, container_id):
+        return os.path.isdir(os.path.join(self.root, container_id))
+
+    def list(self):
+        try:
+            names = sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return []
+        out = []
+        for name in names:
+            try:
+                out.append(self.load(name))
+            except OcirtError:
+                continue
+        return out
+
+    def remove(self, container_id):
+        import shutil
+        shutil.rmtree(os.path.join(self.root, container_id), ignore_errors=True)

@@ -22,6 +22,7 @@ CDEF_CORE = r"""
 #define CLONE_NEWUSER ...
 #define CLONE_NEWCGROUP ...
 #define CLONE_NEWTIME ...
+#define NS_GET_NSTYPE ...
 int unshare(int flags);
 int setns(int fd, int nstype);
 
@@ -133,6 +134,11 @@ long ocirt_ioprio_set(int which, int who, int ioprio);
 #define IOPRIO_CLASS_IDLE ...
 #define IOPRIO_CLASS_SHIFT ...
 
+/* --- network interfaces (lo up) ------------------------------------------ */
+#define SIOCGIFFLAGS ...
+#define SIOCSIFFLAGS ...
+#define IFF_UP ...
+
 /* --- mknod ---------------------------------------------------------------- */
 #define S_IFCHR ...
 #define S_IFBLK ...
@@ -141,6 +147,35 @@ long ocirt_ioprio_set(int which, int who, int ioprio);
 
 # cgroups (issue 3) and other concerns append their declarations here.
 CDEF_CGROUPS = r"""
+/* --- cgroup v2 device filter: BPF_PROG_TYPE_CGROUP_DEVICE (linux/bpf.h) --- */
+struct bpf_insn { uint8_t code; uint8_t dst_reg:4; uint8_t src_reg:4; int16_t off; int32_t imm; };
+struct bpf_cgroup_dev_ctx { uint32_t access_type; uint32_t major; uint32_t minor; };
+#define BPF_LDX ...
+#define BPF_ALU ...
+#define BPF_ALU64 ...
+#define BPF_JMP ...
+#define BPF_W ...
+#define BPF_MEM ...
+#define BPF_K ...
+#define BPF_X ...
+#define BPF_AND ...
+#define BPF_RSH ...
+#define BPF_MOV ...
+#define BPF_JNE ...
+#define BPF_EXIT ...
+static const int BPF_DEVCG_ACC_MKNOD;
+static const int BPF_DEVCG_ACC_READ;
+static const int BPF_DEVCG_ACC_WRITE;
+static const int BPF_DEVCG_DEV_BLOCK;
+static const int BPF_DEVCG_DEV_CHAR;
+int ocirt_bpf_devcg_load(const struct bpf_insn *insns, unsigned int count, char *log, unsigned int log_size);
+int ocirt_bpf_devcg_attach(int cgroup_fd, int prog_fd);
+int ocirt_bpf_devcg_query(int cgroup_fd, uint32_t *ids, uint32_t *count);
+int ocirt_bpf_devcg_detach(int cgroup_fd, uint32_t prog_id);
+
+/* --- OOM notification (cgroup v1 memory.oom_control) ---------------------- */
+#define EFD_CLOEXEC ...
+int eventfd(unsigned int initval, int flags);
 """
 
 CDEF_KRUN = r"""
@@ -165,6 +200,9 @@ SOURCE_CORE = r"""
 #include <linux/close_range.h>
 #include <linux/ioprio.h>
 #include <stdint.h>
+#include <net/if.h>
+#include <linux/sockios.h>
+#include <linux/nsfs.h>
 
 typedef struct __user_cap_header_struct cap_user_header;
 typedef struct __user_cap_data_struct cap_user_data;
@@ -187,13 +225,143 @@ static long ocirt_ioprio_set(int which, int who, int ioprio)
 
 # C side of the cgroups block (includes, static helpers).
 SOURCE_CGROUPS = r"""
+#include <string.h>
+#include <linux/bpf.h>
+#include <sys/eventfd.h>
+
+static int ocirt_bpf(int cmd, union bpf_attr *attr)
+{ return (int)syscall(SYS_bpf, cmd, attr, sizeof(*attr)); }
+
+static int ocirt_bpf_devcg_load(const struct bpf_insn *insns, unsigned int count, char *log, unsigned int log_size)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+    attr.insns = (uint64_t)(uintptr_t)insns;
+    attr.insn_cnt = count;
+    attr.license = (uint64_t)(uintptr_t)"Apache";
+    if (log && log_size) {
+        attr.log_buf = (uint64_t)(uintptr_t)log;
+        attr.log_size = log_size;
+        attr.log_level = 1;
+    }
+    return ocirt_bpf(BPF_PROG_LOAD, &attr);
+}
+
+static int ocirt_bpf_devcg_attach(int cgroup_fd, int prog_fd)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.target_fd = cgroup_fd;
+    attr.attach_bpf_fd = prog_fd;
+    attr.attach_type = BPF_CGROUP_DEVICE;
+    attr.attach_flags = BPF_F_ALLOW_MULTI;
+    return ocirt_bpf(BPF_PROG_ATTACH, &attr);
+}
+
+static int ocirt_bpf_devcg_query(int cgroup_fd, uint32_t *ids, uint32_t *count)
+{
+    union bpf_attr attr;
+    int rc;
+    memset(&attr, 0, sizeof(attr));
+    attr.query.target_fd = cgroup_fd;
+    attr.query.attach_type = BPF_CGROUP_DEVICE;
+    attr.query.prog_ids = (uint64_t)(uintptr_t)ids;
+    attr.query.prog_cnt = *count;
+    rc = ocirt_bpf(BPF_PROG_QUERY, &attr);
+    *count = attr.query.prog_cnt;
+    return rc;
+}
+
+static int ocirt_bpf_devcg_detach(int cgroup_fd, uint32_t prog_id)
+{
+    union bpf_attr attr;
+    int prog_fd, rc;
+    memset(&attr, 0, sizeof(attr));
+    attr.prog_id = prog_id;
+    prog_fd = ocirt_bpf(BPF_PROG_GET_FD_BY_ID, &attr);
+    if (prog_fd < 0)
+        return -1;
+    memset(&attr, 0, sizeof(attr));
+    attr.target_fd = cgroup_fd;
+    attr.attach_bpf_fd = prog_fd;
+    attr.attach_type = BPF_CGROUP_DEVICE;
+    rc = ocirt_bpf(BPF_PROG_DETACH, &attr);
+    close(prog_fd);
+    return rc;
+}
 """
 
 SOURCE_KRUN = r"""
 """
 
-ffibuilder.cdef(CDEF_CORE + CDEF_CGROUPS + CDEF_KRUN)
-ffibuilder.set_source("ocirt.linux._libc", SOURCE_CORE + SOURCE_CGROUPS + SOURCE_KRUN)
+# seccomp (ocirt/linux/seccomp.py).  Only constants and struct layouts live
+# here, read from <seccomp.h> / <linux/seccomp.h> by the compiler, so this
+# module never links against libseccomp: its *functions* are looked up at run
+# time (cffi ABI mode) and only when a config asks for seccomp.  Structs are
+# declared without "..." so cffi checks their layout against the headers.
+CDEF_SECCOMP = r"""
+#define SCMP_ACT_KILL_PROCESS ...
+#define SCMP_ACT_KILL_THREAD ...
+#define SCMP_ACT_KILL ...
+#define SCMP_ACT_TRAP ...
+#define SCMP_ACT_NOTIFY ...
+#define SCMP_ACT_LOG ...
+#define SCMP_ACT_ALLOW ...
+uint32_t ocirt_scmp_act_errno(uint32_t err);
+uint32_t ocirt_scmp_act_trace(uint32_t msg);
+#define __NR_SCMP_ERROR ...
+#define SCMP_VER_MAJOR ...
+#define SCMP_VER_MINOR ...
+#define SCMP_VER_MICRO ...
+enum scmp_compare { SCMP_CMP_NE, SCMP_CMP_LT, SCMP_CMP_LE, SCMP_CMP_EQ, SCMP_CMP_GE, SCMP_CMP_GT,
+                    SCMP_CMP_MASKED_EQ, ... };
+enum scmp_filter_attr { SCMP_FLTATR_ACT_DEFAULT, SCMP_FLTATR_ACT_BADARCH, SCMP_FLTATR_CTL_NNP,
+                        SCMP_FLTATR_CTL_TSYNC, SCMP_FLTATR_CTL_LOG, SCMP_FLTATR_CTL_SSB,
+                        SCMP_FLTATR_API_SYSRAWRC, ... };
+#define OCIRT_SCMP_FLTATR_CTL_WAITKILL ...
+typedef uint64_t scmp_datum_t;
+struct scmp_arg_cmp { unsigned int arg; enum scmp_compare op; scmp_datum_t datum_a; scmp_datum_t datum_b; };
+struct scmp_version { unsigned int major; unsigned int minor; unsigned int micro; };
+
+/* kernel side: feature probes and the user-notification protocol */
+#define SECCOMP_SET_MODE_FILTER ...
+#define SECCOMP_FILTER_FLAG_TSYNC ...
+#define SECCOMP_FILTER_FLAG_LOG ...
+#define SECCOMP_FILTER_FLAG_SPEC_ALLOW ...
+#define SECCOMP_FILTER_FLAG_NEW_LISTENER ...
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV ...
+#define SECCOMP_USER_NOTIF_FLAG_CONTINUE ...
+#define SECCOMP_IOCTL_NOTIF_RECV ...
+#define SECCOMP_IOCTL_NOTIF_SEND ...
+#define SECCOMP_IOCTL_NOTIF_ID_VALID ...
+#define PR_GET_NO_NEW_PRIVS ...
+#define PR_GET_SECCOMP ...
+struct seccomp_data { int nr; uint32_t arch; uint64_t instruction_pointer; unsigned long long args[6]; };  /* __u64 */
+struct seccomp_notif { uint64_t id; uint32_t pid; uint32_t flags; struct seccomp_data data; };
+struct seccomp_notif_resp { uint64_t id; int64_t val; int32_t error; uint32_t flags; };
+long ocirt_seccomp(unsigned int operation, unsigned int flags, void *args);
+"""
+
+# C side of the seccomp block.  SCMP_ACT_ERRNO()/SCMP_ACT_TRACE() are
+# function-like macros, hence the two wrappers; SCMP_FLTATR_CTL_WAITKILL only
+# exists from libseccomp 2.6.0 on, so it is -1 when building against older.
+SOURCE_SECCOMP = r"""
+#include <seccomp.h>
+#include <linux/seccomp.h>
+static uint32_t ocirt_scmp_act_errno(uint32_t err) { return SCMP_ACT_ERRNO(err); }
+static uint32_t ocirt_scmp_act_trace(uint32_t msg) { return SCMP_ACT_TRACE(msg); }
+#if SCMP_VER_MAJOR > 2 || (SCMP_VER_MAJOR == 2 && SCMP_VER_MINOR >= 6)
+#define OCIRT_SCMP_FLTATR_CTL_WAITKILL SCMP_FLTATR_CTL_WAITKILL
+#else
+#define OCIRT_SCMP_FLTATR_CTL_WAITKILL (-1)
+#endif
+static long ocirt_seccomp(unsigned int operation, unsigned int flags, void *args)
+{ return syscall(SYS_seccomp, operation, flags, args); }
+"""
+
+ffibuilder.cdef(CDEF_CORE + CDEF_CGROUPS + CDEF_KRUN + CDEF_SECCOMP)
+ffibuilder.set_source("ocirt.linux._libc", SOURCE_CORE + SOURCE_CGROUPS + SOURCE_KRUN + SOURCE_SECCOMP)
 
 if __name__ == "__main__":
     ffibuilder.compile(verbose=True)

@@ -1,0 +1,426 @@
+"""The runtime side of the lifecycle: create, start, kill, delete, exec.
+
+``create`` validates the bundle, claims the ID, forks the container's
+stage1/init (ocirt/init.py) and serves its requests over one socket: write
+the user-namespace maps, run the runtime-namespace hooks, move network
+devices.  It returns when init is fully set up and blocked on the exec
+fifo; any failure is printed once by ``create`` and everything it made is
+undone.
+"""
+import os
+import signal
+import socket
+import time
+
+from ocirt import log
+from ocirt.errors import OcirtError
+from ocirt.state import Container, StateStore, proc_start_time
+
+
+class CreateOptions:
+    def __init__(self, bundle=".", console_socket=None, pid_file=None, no_pivot=False, preserve_fds=0,
+                 systemd_cgroup=False, prog="ocirt", console_fd=None):
+        self.bundle, self.console_socket, self.pid_file = bundle, console_socket, pid_file
+        self.no_pivot, self.preserve_fds, self.systemd_cgroup = no_pivot, preserve_fds, systemd_cgroup
+        self.prog = prog
+        self.console_fd = console_fd  # run -t: our end receives the pty master
+
+
+def create(store: StateStore, cid, opts: CreateOptions):
+    from ocirt.spec.config import load_bundle
+    from ocirt.linux.namespaces import Plan
+    from ocirt.linux import caps
+    from ocirt.init import Channel, InitContext, run_child, stage1
+
+    bundle, config, rootfs = load_bundle(opts.bundle)
+    linux = config.get("linux") or {}
+    process = config.get("process") or {}
+    plan = Plan(linux)
+    terminal = bool(process.get("terminal"))
+    if terminal and not opts.console_socket and opts.console_fd is None:
+        raise OcirtError("cannot allocate tty if runc will detach without setting console socket")
+    if opts.console_socket and not terminal:
+        raise OcirtError("cannot use console socket if runc will not detach or allocate tty")
+    cap_masks = caps.parse(process.get("capabilities")) if process.get("capabilities") is not None else None
+    handler = _select_handler(config, rootfs, opts.prog)
+    seccomp_filter = None
+    if linux.get("seccomp"):
+        seccomp = _seccomp_module()
+        seccomp_filter = seccomp.compile(linux["seccomp"])
+
+    from ocirt.process import listen_fds_env
+    listen_fds = listen_fds_env({})
+    join_fds = plan.open_join_fds()
+    store.reserve(cid)
+    container = Container(store, {"id": cid, "bundle": bundle, "rootfs": rootfs, "pid": 0,
+                                  "annotations": config.get("annotations") or {},
+                                  "handler": handler.name if handler else None,
+                                  "owner": "", "user_ns": plan.has("user")})
+    cgroup = None
+    init_pid = 0
+    cleanup_fds = list(join_fds.values())
+    try:
+        container.config_file = os.path.join(container.dir, "config.json")
+        _freeze_config(container.config_file, config)
+        os.mkfifo(container.fifo_path, 0o600)
+        fifo_fd = os.open(container.fifo_path, os.O_PATH | os.O_CLOEXEC)
+        cleanup_fds.append(fifo_fd)
+        console_fd = opts.console_fd
+        if terminal and opts.console_socket:
+            from ocirt.console import connect_socket
+            sock = connect_socket(opts.console_socket)
+            console_fd = sock.detach()
+            cleanup_fds.append(console_fd)
+        cgroup = _make_cgroup(linux, cid, opts.systemd_cgroup, handler, config)
+        container.cgroup = cgroup.to_dict() if cgroup else None
+        listener_fd = None
+        if (linux.get("seccomp") or {}).get("listenerPath"):
+            listener_fd = os.open(linux["seccomp"]["listenerPath"], os.O_PATH | os.O_CLOEXEC)
+            cleanup_fds.append(listener_fd)
+
+        def state_for_hooks(status, _c=container):
+            return _c.oci_state(status)
+
+        ctx = InitContext(
+            config=config, bundle=bundle, rootfs=rootfs, ns_plan=plan, join_fds=join_fds,
+            no_pivot=opts.no_pivot, console_fd=console_fd, fifo_fd=fifo_fd, cap_masks=cap_masks,
+            handler=handler, extra_devices=handler.extra_devices(config) if handler else [],
+            seccomp_filter=seccomp_filter,
+            seccomp_listener=f"/proc/self/fd/{listener_fd}" if listener_fd is not None else None,
+            listen_fds=listen_fds, preserve_fds=opts.preserve_fds, state_for_hooks=state_for_hooks,
+            env=None, executable=None)
+        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        stage1_pid = os.fork()
+        if stage1_pid == 0:
+            parent_sock.close()
+            run_child(stage1, ctx, Channel(child_sock))
+        child_sock.close()
+        chan = Channel(parent_sock)
+        try:
+            if cgroup:
+                cgroup.add_pid(stage1_pid)
+            chan.send("go")
+            init_pid = _serve_init(chan, container, config, plan, stage1_pid)
+        finally:
+            parent_sock.close()
+            _reap(stage1_pid)
+        container.pid = init_pid
+        container.pid_start = proc_start_time(init_pid)[0]
+        container.created = log.rfc3339_now()
+        container.save()
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, init_pid)
+    except BaseException:
+        _undo_create(store, container, cgroup, init_pid)
+        raise
+    finally:
+        for fd in cleanup_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    return container
+
+
+def _serve_init(chan, container, config, plan, stage1_pid):
+    """Answer stage1/init until init reports ready; return init's host pid."""
+    from ocirt.hooks import run_hooks
+    init_pid = 0
+    while True:
+        msg = chan.recv()
+        if msg is None:
+            raise OcirtError("container init exited during setup")
+        kind = msg["t"]
+        if kind == "error":
+            raise OcirtError(msg["msg"])
+        if kind == "userns":
+            from ocirt.linux.namespaces import write_id_maps
+            write_id_maps(stage1_pid, config.get("linux") or {})
+            chan.send("ok")
+        elif kind == "pid":
+            init_pid = msg["pid"]
+            container.pid = init_pid
+            container.pid_start = proc_start_time(init_pid)[0]
+        elif kind == "hooks":
+            linux = config.get("linux") or {}
+            if linux.get("netDevices"):
+                from ocirt.linux.network import move_net_devices
+                move_net_devices(linux["netDevices"], init_pid)
+            hooks = config.get("hooks") or {}
+            state = container.oci_state("creating")
+            run_hooks(hooks, "prestart", state)
+            run_hooks(hooks, "createRuntime", state)
+            chan.send("ok")
+        elif kind == "ready":
+            return init_pid
+
+
+def _select_handler(config, rootfs, prog):
+    try:
+        from ocirt import handlers
+    except ImportError:
+        return None
+    handler = handlers.select(config, rootfs, prog)
+    if handler is not None:
+        handler.check(config, rootfs)
+    return handler
+
+
+def _seccomp_module():
+    try:
+        from ocirt.linux import seccomp
+    except ImportError:
+        raise OcirtError("config.json: linux.seccomp: this ocirt build has no seccomp support") from None
+    return seccomp
+
+
+def _make_cgroup(linux, cid, systemd, handler, config):
+    try:
+        from ocirt import cgroups
+    except ImportError:
+        return None
+    manager = cgroups.manager_for(linux, cid, systemd)
+    manager.create()
+    try:
+        resources = dict(linux.get("resources") or {})
+        if "devices" in resources:
+            extra = list(linux.get("devices") or []) + (handler.extra_devices(config) if handler else [])
+            resources["devices"] = device_rules(resources["devices"], extra)
+        if resources:
+            manager.apply_resources(resources)
+    except BaseException:
+        manager.destroy()
+        raise
+    return manager
+
+
+# Allowed after the configured rules, as runc and crun do: clients such as
+# podman send only "deny all" and rely on the runtime for the default devices.
+DEFAULT_DEVICE_RULES = tuple(
+    {"allow": True, "type": t, "major": ma, "minor": mi, "access": acc} for t, ma, mi, acc in (
+        ("c", None, None, "m"), ("b", None, None, "m"), ("c", 1, 3, "rwm"), ("c", 1, 8, "rwm"),
+        ("c", 1, 7, "rwm"), ("c", 5, 0, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 9, "rwm"),
+        ("c", 5, 1, "rwm"), ("c", 136, None, "rwm"), ("c", 5, 2, "rwm")))
+
+
+def device_rules(configured, devices):
+    """The device cgroup rules: configured ones, then defaults and linux.devices."""
+    rules = list(configured or []) + [{k: v for k, v in r.items() if v is not None} for r in DEFAULT_DEVICE_RULES]
+    for d in devices:
+        if d.get("type") in ("c", "b", "u"):
+            rules.append({"allow": True, "type": "b" if d["type"] == "b" else "c", "major": d.get("major"),
+                          "minor": d.get("minor"), "access": "rwm"})
+    return rules
+
+
+def _freeze_config(path, config):
+    """Later edits to the bundle's config.json must not matter (spec)."""
+    import json
+    with open(path, "w") as f:
+        json.dump(config, f)
+
+
+def _undo_create(store, container, cgroup, init_pid):
+    if init_pid:
+        _kill_and_wait(init_pid, container.pid_start)
+    if cgroup:
+        try:
+            cgroup.kill_all(signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+        try:
+            cgroup.destroy()
+        except OSError as e:
+            log.warning(f"cannot remove cgroup: {e}")
+    store.remove(container.id)
+
+
+def _reap(pid):
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _kill_and_wait(pid, start_time, timeout=5.0):
+    """SIGKILL a process we started (checked by start time) and wait for it to go."""
+    if proc_start_time(pid)[0] != start_time:
+        return
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (ProcessLookupError, OSError):
+        return
+    try:
+        if proc_start_time(pid)[0] != start_time:
+            return
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        import select
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        poller.poll(timeout * 1000)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:  # an orphan's zombie is reaped by its new parent
+            st = proc_start_time(pid)
+            if st[0] != start_time or st[1] in ("Z", "X"):
+                break
+            time.sleep(0.002)
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(pidfd)
+
+
+def write_pid_file(path, pid):
+    """runc's way: write .<name> with O_EXCL, no newline, then rename."""
+    path = os.path.abspath(path)
+    d, name = os.path.split(path)
+    tmp = os.path.join(d, "." + name)
+    try:
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_SYNC | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        os.unlink(tmp)
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_SYNC | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise OcirtError(f"cannot write pid file {path}: {e.strerror}") from None
+    try:
+        os.write(fd, str(pid).encode())
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+# -- start ---------------------------------------------------------------------
+
+def start(container: Container):
+    status = container.status()
+    if status != "created":
+        if status == "stopped":
+            raise OcirtError("cannot start a container that has stopped")
+        raise OcirtError(f"cannot start an already running container")
+    config = container.load_config()
+    if not config.get("process"):
+        raise OcirtError("config.json: process: start needs a process")
+    _release_init(container)
+    try:
+        os.unlink(container.fifo_path)
+    except FileNotFoundError:
+        pass
+    if (config.get("hooks") or {}).get("poststart"):
+        from ocirt.hooks import run_hooks
+        run_hooks(config["hooks"], "poststart", container.oci_state("running"), fatal=False)
+
+
+def _release_init(container, timeout=10.0):
+    """Open the exec fifo: init's blocked open returns and it execs the process."""
+    fd = os.open(container.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if os.read(fd, 1):
+                    return
+            except BlockingIOError:
+                pass
+            # EOF means init has not reopened its end yet, or died
+            if not container.init_alive():
+                raise OcirtError("cannot start container: its init process exited")
+            if time.monotonic() > deadline:
+                raise OcirtError("cannot start container: init did not respond")
+            time.sleep(0.0005)
+    finally:
+        os.close(fd)
+
+
+# -- kill ----------------------------------------------------------------------
+
+def parse_signal(text):
+    """runc's parseSignal: a number, or a name with or without SIG, any case."""
+    if text is None:
+        return signal.SIGTERM
+    if text.isdigit():
+        num = int(text)
+        if 0 < num < signal.NSIG:
+            return num
+    else:
+        name = text.upper()
+        if not name.startswith("SIG"):
+            name = "SIG" + name
+        sig = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
+        if sig is not None:
+            return int(sig)
+        if name.startswith("SIGRTMIN+") or name.startswith("SIGRTMAX-"):
+            try:
+                off = int(name[9:])
+                num = signal.SIGRTMIN + off if "+" in name else signal.SIGRTMAX - off
+                if signal.SIGRTMIN <= num <= signal.SIGRTMAX:
+                    return num
+            except ValueError:
+                pass
+    raise OcirtError(f"unknown signal {text!r}")
+
+
+def kill(container: Container, sig, all_processes=False):
+    status = container.status()
+    if status not in ("created", "running", "paused"):
+        raise OcirtError("container not running")
+    if all_processes and container.cgroup:
+        from ocirt import cgroups
+        manager = cgroups.manager_from_dict(container.cgroup)
+        manager.kill_all(sig)
+        if status == "paused" and sig == signal.SIGKILL:
+            manager.thaw()
+        return
+    try:
+        pidfd = os.pidfd_open(container.pid)
+    except ProcessLookupError:
+        raise OcirtError("container not running") from None
+    try:
+        if proc_start_time(container.pid)[0] != container.pid_start:
+            raise OcirtError("container not running")
+        signal.pidfd_send_signal(pidfd, sig)
+    except ProcessLookupError:
+        raise OcirtError("container not running") from None
+    finally:
+        os.close(pidfd)
+
+
+# -- delete --------------------------------------------------------------------
+
+def delete(store: StateStore, container: Container, force=False):
+    status = container.status()
+    if status in ("running", "paused") and not force:
+        raise OcirtError(f"cannot delete container {container.id} that is not stopped: {status}")
+    if status != "stopped":
+        if container.cgroup:
+            from ocirt import cgroups
+            manager = cgroups.manager_from_dict(container.cgroup)
+            try:
+                manager.kill_all(signal.SIGKILL)
+                if status == "paused":
+                    manager.thaw()
+            except OSError:
+                pass
+        _kill_and_wait(container.pid, container.pid_start)
+    destroy(store, container)
+
+
+def destroy(store: StateStore, container: Container):
+    """Undo everything create made, then the poststop hooks (warnings only)."""
+    try:
+        config = container.load_config()
+    except (OSError, ValueError):
+        config = {}
+    if container.cgroup:
+        from ocirt import cgroups
+        try:
+            cgroups.manager_from_dict(container.cgroup).destroy()
+        except OSError as e:
+            log.warning(f"cannot remove the cgroup of {container.id}: {e}")
+    if (config.get("hooks") or {}).get("poststop"):
+        from ocirt.hooks import run_hooks
+        run_hooks(config["hooks"], "poststop", container.oci_state("stopped"), fatal=False)
+    store.remove(container.id)

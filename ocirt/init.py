@@ -1,0 +1,297 @@
+"""The container's side of create: stage1 → init → (start) → execve.
+
+``stage1`` is forked by ``create``; it enters the user namespace (the parent
+writes the id maps), joins/creates the other namespaces and forks ``init``,
+which is pid 1 of a new pid namespace.  stage1 reports init's host pid and
+exits, so init ends up a child of the caller's subreaper (conmon, the
+containerd shim), as clients expect.
+
+init builds the filesystem, runs the createContainer hooks, pivots, applies
+the process attributes, reports "ready" and blocks on the exec fifo until
+``start`` opens it; then startContainer hooks, seccomp, execve.
+
+Every message to the parent travels over one SOCK_SEQPACKET socket; any
+failure is sent as one error line and the process exits: the parent prints
+it once and cleans up.
+"""
+import json
+import os
+
+from ocirt.errors import OcirtError
+from ocirt.linux import sys as lsys
+from ocirt.linux.sys import C
+
+
+class Channel:
+    """JSON messages over a SOCK_SEQPACKET socket (one message per packet)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+
+    def send(self, kind, **fields):
+        fields["t"] = kind
+        self.sock.send(json.dumps(fields).encode())
+
+    def recv(self):
+        data = self.sock.recv(65536)
+        if not data:
+            return None
+        return json.loads(data)
+
+    def expect(self, kind):
+        msg = self.recv()
+        if msg is None:
+            raise OcirtError("runtime went away during create")
+        if msg["t"] != kind:
+            raise OcirtError(f"protocol error: expected {kind}, got {msg['t']}")
+        return msg
+
+
+class InitContext:
+    """Everything the container side needs, computed by the runtime side."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def run_child(fn, ctx, chan):
+    """Run ``fn`` in a forked child; report any failure over ``chan``; never return."""
+    code = 1
+    try:
+        fn(ctx, chan)
+        code = 0
+    except OcirtError as e:
+        _report(chan, str(e))
+    except OSError as e:
+        _report(chan, f"{e.strerror}: {e.filename}" if e.filename else str(e))
+    except BaseException as e:  # noqa: BLE001 - a child must never unwind into the parent's code
+        _report(chan, f"internal error in container init: {type(e).__name__}: {e}")
+    os._exit(code)
+
+
+def _report(chan, msg):
+    try:
+        chan.send("error", msg=msg)
+    except OSError:  # after "ready" nobody listens: say it on stderr, as runc does
+        from ocirt import log
+        log.error(msg)
+
+
+def stage1(ctx, chan):
+    lsys.prctl(C.PR_SET_DUMPABLE, 0)
+    chan.expect("go")  # the parent has put us in the container's cgroup
+    plan = ctx.ns_plan
+    if "user" in ctx.join_fds:
+        lsys.setns(ctx.join_fds.pop("user"), C.CLONE_NEWUSER)
+    elif "user" in plan.new:
+        lsys.unshare(C.CLONE_NEWUSER)
+        chan.send("userns")
+        chan.expect("ok")  # maps written
+    if plan.has("user"):
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    for t in ("ipc", "uts", "network", "pid", "cgroup", "time", "mount"):
+        if t in ctx.join_fds:
+            from ocirt.linux.namespaces import TYPES
+            lsys.setns(ctx.join_fds.pop(t), TYPES[t][0])
+    lsys.unshare(plan.unshare_flags())
+    if "time" in plan.new:
+        from ocirt.linux.namespaces import write_time_offsets
+        write_time_offsets(ctx.config.get("linux", {}).get("timeOffsets"))
+    pid = os.fork()
+    if pid == 0:
+        run_child(init, ctx, chan)
+    chan.send("pid", pid=pid)
+
+
+def init(ctx, chan):
+    config, linux, process = ctx.config, ctx.config.get("linux") or {}, ctx.config.get("process") or {}
+    plan = ctx.ns_plan
+    lsys.prctl(C.PR_SET_DUMPABLE, 0)
+    os.setsid()
+
+    rootfs = None
+    if plan.has("mount"):
+        from ocirt.linux.rootfs import Rootfs
+        rootfs = Rootfs(ctx.rootfs, ctx.bundle, user_ns=plan.has("user"))
+        rootfs.prepare()
+        rootfs.mount_all(config.get("mounts"), cgroup_ns=plan.has("cgroup"))
+        rootfs.create_devices(list(linux.get("devices") or []) + ctx.extra_devices)
+
+    if "uts" in plan.new or "uts" in plan.join:
+        if config.get("hostname"):
+            import socket
+            socket.sethostname(config["hostname"])
+        if config.get("domainname"):
+            lsys.setdomainname(config["domainname"])
+    elif config.get("hostname"):
+        raise OcirtError("config.json: hostname: setting the hostname needs a new uts namespace")
+    if "network" in plan.new:
+        from ocirt.linux.network import loopback_up
+        loopback_up()
+    if linux.get("sysctl"):
+        apply_sysctl(linux["sysctl"], plan)
+
+    # prestart / createRuntime hooks run by the runtime now; netDevices moved in.
+    chan.send("hooks")
+    chan.expect("ok")
+    if (config.get("hooks") or {}).get("createContainer"):
+        from ocirt.hooks import run_hooks
+        run_hooks(config["hooks"], "createContainer", ctx.state_for_hooks("creating"))
+    if ctx.handler is not None:
+        ctx.handler.before_pivot(config, ctx.rootfs)
+
+    preload_for_container(config)
+    if rootfs is not None:
+        rootfs.pivot(no_pivot=ctx.no_pivot)
+        from ocirt.linux import rootfs as rootfs_ops
+        if process.get("terminal") and ctx.console_fd is not None:
+            setup_console(ctx, rootfs, process)
+        rootfs_ops.set_root_propagation(linux.get("rootfsPropagation"))
+        rootfs_ops.mask_paths(linux.get("maskedPaths"))
+        rootfs_ops.readonly_paths(linux.get("readonlyPaths"))
+        if (config.get("root") or {}).get("readonly"):
+            rootfs_ops.remount_root_readonly()
+    elif process.get("terminal") and ctx.console_fd is not None:
+        setup_console(ctx, None, process)
+
+    if linux.get("personality"):
+        domain = linux["personality"].get("domain")
+        lsys.personality(C.PER_LINUX32 if domain == "LINUX32" else C.PER_LINUX)
+    finish_process(ctx, process, config, in_user_ns=plan.has("user"))
+
+    chan.send("ready")
+    chan.sock.close()
+    wait_for_start(ctx.fifo_fd)
+    if (config.get("hooks") or {}).get("startContainer"):
+        from ocirt.hooks import run_hooks
+        run_hooks(config["hooks"], "startContainer", ctx.state_for_hooks("created"))
+    execute(ctx, process)
+
+
+def preload_for_container(config):
+    """Import now what runs after pivot_root / setns(mnt): from then on the
+    host's Python library is out of reach (and must stay so)."""
+    import resource  # noqa: F401
+    import ocirt.process  # noqa: F401
+    import ocirt.linux.caps  # noqa: F401
+    import ocirt.linux.rootfs  # noqa: F401
+    process = config.get("process") or {}
+    if process.get("terminal"):
+        import termios  # noqa: F401
+        import ocirt.console  # noqa: F401
+    if (config.get("hooks") or {}).get("startContainer"):
+        import subprocess  # noqa: F401
+        import ocirt.hooks  # noqa: F401
+    if (config.get("linux") or {}).get("seccomp"):
+        import ocirt.linux.seccomp  # noqa: F401
+
+
+def finish_process(ctx, process, config, in_user_ns):
+    """Everything about the process that can fail is done before "ready"."""
+    from ocirt import process as proc
+    proc.set_rlimits(process.get("rlimits"))
+    proc.set_oom_score_adj(process.get("oomScoreAdj"))
+    if process.get("ioPriority"):
+        io = process["ioPriority"]
+        classes = {"IOPRIO_CLASS_RT": C.IOPRIO_CLASS_RT, "IOPRIO_CLASS_BE": C.IOPRIO_CLASS_BE,
+                   "IOPRIO_CLASS_IDLE": C.IOPRIO_CLASS_IDLE}
+        lsys.ioprio_set(classes[io["class"]], io.get("priority", 0))
+    user = process.get("user") or {}
+    env = proc.environment(process, user.get("uid", 0))
+    ctx.env = env
+    if ctx.listen_fds:
+        env["LISTEN_FDS"], env["LISTEN_PID"] = str(ctx.listen_fds), "1"
+    proc.chdir_in_root(process.get("cwd") or "/")
+    load_seccomp_early(ctx, process)
+    proc.switch_user(user, ctx.cap_masks, process.get("noNewPrivileges", False), in_user_ns)
+    if ctx.handler is None:
+        ctx.executable = proc.find_executable((process.get("args") or [""])[0], env)
+
+
+def load_seccomp_early(ctx, process):
+    """Without no_new_privs the kernel accepts a filter only from a task that
+    has CAP_SYS_ADMIN: then it is loaded before capabilities are dropped (as
+    runc does), otherwise as the last step before execve."""
+    from ocirt.linux import seccomp
+    if ctx.seccomp_filter is not None and seccomp.load_before_capabilities(process):
+        load_seccomp(ctx)
+
+
+def load_seccomp(ctx):
+    from ocirt.linux import seccomp
+    flt, ctx.seccomp_filter = ctx.seccomp_filter, None
+    notify_fd = seccomp.load(flt)
+    if notify_fd is not None and ctx.seccomp_listener:
+        seccomp.send_listener(ctx.seccomp_listener, ctx.state_for_hooks("running"), notify_fd,
+                              (ctx.config.get("linux") or {}).get("seccomp", {}).get("listenerMetadata"))
+
+
+def setup_console(ctx, rootfs, process):
+    from ocirt import console
+    master, peer, name = console.open_pty_in_container(process.get("consoleSize"))
+    if rootfs is not None:
+        from ocirt.linux.rootfs import bind_console
+        bind_console(name)
+    import socket
+    sock = socket.socket(fileno=ctx.console_fd)
+    try:
+        console.send_master(sock, name, master)
+    except OSError as e:
+        raise OcirtError(f"cannot send the pty master over the console socket: {e.strerror}") from None
+    finally:
+        sock.close()
+        os.close(master)
+    console.make_controlling_tty(peer)
+
+
+def apply_sysctl(sysctl, plan):
+    """Only namespaced sysctls, and only for namespaces the container owns."""
+    for key, value in sysctl.items():
+        if not _sysctl_allowed(key, plan):
+            raise OcirtError(f"config.json: linux.sysctl: {key} is not namespaced for this container "
+                             f"and would change the host")
+        path = "/proc/sys/" + key.replace(".", "/")
+        try:
+            with open(path, "w") as f:
+                f.write(str(value))
+        except OSError as e:
+            raise OcirtError(f"config.json: linux.sysctl: {key}={value}: {e.strerror}") from None
+
+
+def _sysctl_allowed(key, plan):
+    if ".." in key or key.startswith("/"):
+        return False
+    if key in ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+               "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced") or key.startswith("fs.mqueue."):
+        return plan.has("ipc")
+    if key.startswith("net."):
+        return plan.has("network")
+    if key in ("kernel.hostname", "kernel.domainname"):
+        return plan.has("uts")
+    return False
+
+
+def wait_for_start(fifo_fd):
+    """Block until ``start`` opens the exec fifo, then tell it we are going."""
+    fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    os.write(fd, b"0")
+    os.close(fd)
+    os.close(fifo_fd)
+
+
+def execute(ctx, process):
+    from ocirt import process as proc
+    from ocirt import log
+    proc.seal_fds(ctx.listen_fds + ctx.preserve_fds)
+    if ctx.seccomp_filter is not None:
+        load_seccomp(ctx)
+    if ctx.handler is not None:
+        ctx.handler.enter(ctx.config, process)
+        raise OcirtError(f"{ctx.handler.name} handler returned without running the container")
+    try:
+        os.execve(ctx.executable, process["args"], ctx.env)
+    except OSError as e:
+        # too late to reach create: the process simply fails, as with runc
+        log.error(f'exec: "{process["args"][0]}": {e.strerror.lower()}')
+        os._exit(127 if e.errno == 2 else 126)

@@ -1,0 +1,176 @@
+"""The last mile before execve, shared by the container's init and ``exec``.
+
+Order matters: rlimits and oom_score_adj while still privileged, then the
+bounding set, the uid/gid switch keeping capabilities, the capability sets,
+no_new_privs, and seccomp last (done by the caller).
+"""
+import os
+import stat
+
+from ocirt.errors import ConfigError, OcirtError
+
+
+def set_rlimits(rlimits, where="process.rlimits"):
+    import resource
+    seen = set()
+    for i, rl in enumerate(rlimits or []):
+        name = rl.get("type", "")
+        num = getattr(resource, name, None) if name.startswith("RLIMIT_") else None
+        if num is None:
+            raise ConfigError(f"config.json: {where}[{i}].type: unknown rlimit {name!r}")
+        if name in seen:
+            raise ConfigError(f"config.json: {where}[{i}].type: duplicate rlimit {name}")
+        seen.add(name)
+        soft, hard = _rlim(rl.get("soft")), _rlim(rl.get("hard"))
+        try:
+            resource.setrlimit(num, (soft, hard))
+        except (OSError, ValueError) as e:
+            reason = getattr(e, "strerror", None) or str(e)
+            raise OcirtError(f"config.json: {where}[{i}]: cannot set {name} to {rl.get('soft')}:{rl.get('hard')}: "
+                             f"{reason}") from None
+
+
+def _rlim(v):
+    import resource
+    return resource.RLIM_INFINITY if v is None or v >= 2 ** 64 - 1 or v < 0 else v
+
+
+def set_oom_score_adj(value):
+    if value is None:
+        return  # unset: MUST NOT change (spec)
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(value))
+    except OSError as e:
+        raise OcirtError(f"config.json: process.oomScoreAdj: cannot set {value}: {e.strerror}") from None
+
+
+def switch_user(user, cap_masks, no_new_privs, in_user_ns=False):
+    """Bounding set, setgroups/setresgid/setresuid with KEEPCAPS, then caps."""
+    from ocirt.linux import caps
+    from ocirt.linux import sys as lsys
+    uid, gid = int(user.get("uid", 0)), int(user.get("gid", 0))
+    if cap_masks is not None:
+        caps.drop_bounding(cap_masks["bounding"])
+    lsys.prctl(lsys.C.PR_SET_KEEPCAPS, 1)
+    groups = [int(g) for g in user.get("additionalGids") or []]
+    try:
+        os.setgroups(groups)
+    except PermissionError:
+        if not in_user_ns or groups:  # setgroups may be denied in a user ns
+            raise OcirtError("process.user.additionalGids: setgroups: operation not permitted") from None
+    try:
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    except OSError as e:
+        raise OcirtError(f"process.user: cannot switch to uid {uid} gid {gid}: {e.strerror}") from None
+    lsys.prctl(lsys.C.PR_SET_KEEPCAPS, 0)
+    if cap_masks is not None:
+        caps.apply(cap_masks)
+    if no_new_privs:
+        lsys.prctl(lsys.C.PR_SET_NO_NEW_PRIVS, 1)
+    if "umask" in user and user["umask"] is not None:
+        os.umask(int(user["umask"]))
+
+
+def environment(process, uid):
+    env = {}
+    for item in process.get("env") or []:
+        k, sep, v = item.partition("=")
+        if sep:
+            env[k] = v
+    if "HOME" not in env:
+        env["HOME"] = _home_of(uid)
+    return env
+
+
+def _home_of(uid):
+    try:
+        with open("/etc/passwd") as f:
+            for line in f:
+                parts = line.rstrip("\n").split(":")
+                if len(parts) >= 6 and parts[2] == str(uid):
+                    return parts[5] or "/"
+    except OSError:
+        pass
+    return "/"
+
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def find_executable(arg0, env):
+    """Resolve args[0] as execve will, with runc's wording (podman maps it to 126/127)."""
+    if not arg0:
+        raise OcirtError("exec: executable path is empty")
+    if "/" in arg0:
+        _check_executable(arg0)
+        return arg0
+    for d in (env.get("PATH") or DEFAULT_PATH).split(":"):
+        candidate = os.path.join(d or ".", arg0)
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and os.access(candidate, os.X_OK):
+            return candidate
+    raise OcirtError(f'exec: "{arg0}": executable file not found in $PATH')
+
+
+def _check_executable(path):
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise OcirtError(f'exec: "{path}": stat {path}: {e.strerror.lower()}') from None
+    if stat.S_ISDIR(st.st_mode):
+        raise OcirtError(f'exec: "{path}": is a directory (permission denied)')
+    if not os.access(path, os.X_OK):
+        raise OcirtError(f'exec: "{path}": permission denied')
+
+
+def chdir_in_root(cwd):
+    """chdir without following magic links: a leaked fd path such as
+    /proc/self/fd/N cannot put the process outside its root (CVE-2024-21626)."""
+    from ocirt.linux import sys as lsys
+    if not cwd or not cwd.startswith("/"):
+        raise ConfigError(f"config.json: process.cwd: must be an absolute path, got {cwd!r}")
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            fd = lsys.openat2(root, cwd.lstrip("/") or ".", os.O_PATH | os.O_DIRECTORY,
+                              lsys.C.RESOLVE_IN_ROOT | lsys.C.RESOLVE_NO_MAGICLINKS)
+        except FileNotFoundError:
+            os.makedirs(cwd, 0o755, exist_ok=True)  # runc creates a missing cwd
+            fd = lsys.openat2(root, cwd.lstrip("/"), os.O_PATH | os.O_DIRECTORY,
+                              lsys.C.RESOLVE_IN_ROOT | lsys.C.RESOLVE_NO_MAGICLINKS)
+        except OSError as e:
+            raise OcirtError(f"config.json: process.cwd: {cwd}: {e.strerror}") from None
+        os.fchdir(fd)
+        os.close(fd)
+    finally:
+        os.close(root)
+
+
+def listen_fds_env(env):
+    """systemd socket activation passed on: returns how many fds 3.. to keep."""
+    try:
+        if int(os.environ.get("LISTEN_PID", "0")) == os.getpid():
+            n = int(os.environ.get("LISTEN_FDS", "0"))
+            if n > 0:
+                env["LISTEN_FDS"] = str(n)
+                env["LISTEN_PID"] = "1"
+                return n
+    except ValueError:
+        pass
+    return 0
+
+
+def seal_fds(keep):
+    """Every fd from 3+keep up is close-on-exec: no host fd reaches the container."""
+    from ocirt.linux import sys as lsys
+    for fd in range(3, 3 + keep):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:
+            raise OcirtError(f"--preserve-fds: fd {fd} is not open") from None
+    lsys.close_range_cloexec(3 + keep)
