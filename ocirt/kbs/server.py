@@ -45,6 +45,7 @@ TCB_LAYOUT = {
     "genoa": {"bootloader": 0, "tee": 1, "snp": 6, "microcode": 7},
     "turin": {"fmc": 0, "bootloader": 1, "tee": 2, "snp": 3, "microcode": 7},
 }
+PURGE_GRACE = 120.0             # seconds an expired session is kept before it is deleted
 SAMPLE_PRODUCT = "milan"        # sample reports use Milan's TCB layout (ocirt.kbs.sample)
 
 
@@ -347,9 +348,10 @@ class KBS:
 
     async def _purge_loop(self):
         while True:
-            await asyncio.sleep(min(60.0, self.config.session_ttl))
+            await asyncio.sleep(min(60.0, max(1.0, self.config.session_ttl)))
             try:
-                self.storage.purge_expired(time.time())
+                # keep expired sessions a while, so a late guest hears "expired", not "unknown"
+                self.storage.purge_expired(time.time() - PURGE_GRACE)
             except Exception as e:  # the database may be briefly busy; try again next round
                 self.audit("error", None, status=500, reason=f"purging sessions: {e}")
 
