@@ -139,18 +139,39 @@ def _load(url, chain, clients, warmup, duration, queue, rate=None):
         # flows completed inside the window count; the warm-up's do not
         kept = [lat for end, lat in records if window[0] <= end <= window[1]]
         errs = [e for end, e in errors if window[0] <= end <= window[1]]
-        return kept, errs, duration
-    latencies, errors, elapsed = asyncio.run(run())
-    queue.put((latencies, errors[:3], len(errors), elapsed))
+        return kept, errs, duration, len(records)
+    try:
+        import uvloop
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    cpu0 = time.process_time()
+    latencies, errors, elapsed, total = runner(run())
+    cpu_per_flow = (time.process_time() - cpu0) / max(1, total)
+    queue.put((latencies, errors[:3], len(errors), elapsed, total, cpu_per_flow))
 
 
-def measure(url, chain, clients, warmup, duration, rate=None):
+def process_tree_cpu(pid):
+    """user+system seconds of pid and its direct children (the server's workers)."""
+    def one(p):
+        with open(f"/proc/{p}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        children = [int(c) for c in f.read().split()]
+    return one(pid) + sum(one(c) for c in children)
+
+
+def measure(url, chain, clients, warmup, duration, rate=None, server_pid=None):
+    """→ (latencies, error samples, error count, seconds, server CPU ms/flow, client CPU ms/flow)."""
     queue = multiprocessing.Queue()
     proc = multiprocessing.Process(target=_load, args=(url, chain, clients, warmup, duration, queue, rate))
+    server_cpu0 = process_tree_cpu(server_pid) if server_pid else 0.0
     proc.start()
-    result = queue.get()
+    latencies, errors, nerrors, elapsed, total, client_cpu = queue.get()
     proc.join()
-    return result
+    server_cpu = (process_tree_cpu(server_pid) - server_cpu0) / max(1, total) if server_pid else float("nan")
+    return latencies, errors, nerrors, elapsed, server_cpu * 1000, client_cpu * 1000
 
 
 def percentile(values, p):
@@ -175,15 +196,19 @@ def main():
             register(url)
             print(f"ocirt-kbs serve --workers {args.workers} on {url}; {os.cpu_count()} CPUs; "
                   f"{args.duration:g} s per level after {args.warmup:g} s warm-up")
-            print(f"{'clients':>7} {'flows':>7} {'flows/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
-            rows = {}
+            print(f"{'clients':>7} {'flows':>7} {'flows/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} "
+                  f"{'server CPU ms/flow':>18} {'client CPU ms/flow':>18}")
+            rows, cpu = {}, []
             for clients in (int(c) for c in args.clients.split(",")):
-                latencies, sample_errors, nerrors, elapsed = measure(url, chain, clients, args.warmup, args.duration)
+                latencies, sample_errors, nerrors, elapsed, server_ms, client_ms = measure(
+                    url, chain, clients, args.warmup, args.duration, server_pid=proc.pid)
                 rate = len(latencies) / elapsed
                 p50 = percentile(latencies, 50) * 1000 if latencies else float("nan")
                 p99 = percentile(latencies, 99) * 1000 if latencies else float("nan")
                 rows[clients] = (rate, p50, p99)
-                print(f"{clients:>7} {len(latencies):>7} {rate:>9.1f} {p50:>8.1f} {p99:>8.1f} {nerrors:>6}")
+                cpu.append((server_ms, client_ms))
+                print(f"{clients:>7} {len(latencies):>7} {rate:>9.1f} {p50:>8.1f} {p99:>8.1f} {nerrors:>6} "
+                      f"{server_ms:>18.2f} {client_ms:>18.2f}")
                 for e in sample_errors:
                     print(f"        error: {e}")
             if 1 in rows and TARGET_CLIENTS in rows:
@@ -193,9 +218,18 @@ def main():
                 print(f"closed loop, {TARGET_CLIENTS} clients: throughput {rate / TARGET_FLOWS:.2f}x the "
                       f"{TARGET_FLOWS:.0f} flows/s target (p99 there is queueing: {TARGET_CLIENTS} busy clients "
                       f"at R flows/s wait {TARGET_CLIENTS}/R s on average, by Little's law)")
+            if cpu:
+                server_ms = min(c[0] for c in cpu)
+                both_ms = min(c[0] + c[1] for c in cpu)
+                ncpu = os.cpu_count() or 1
+                print(f"CPU cost: server {server_ms:.2f} ms/flow, server+load generator {both_ms:.2f} ms/flow; "
+                      f"if the {ncpu} CPUs were ours alone: ~{ncpu * 1000 / both_ms:.0f} flows/s with this "
+                      f"generator beside the server ({ncpu * 1000 / both_ms / TARGET_FLOWS:.2f}x the target), "
+                      f"~{ncpu * 1000 / server_ms:.0f} flows/s of server capacity")
+                print(f"machine load average now: {os.getloadavg()[0]:.2f} (other work shares these CPUs)")
             if args.rate:
-                latencies, sample_errors, nerrors, elapsed = measure(url, chain, TARGET_CLIENTS, args.warmup,
-                                                                     args.duration, rate=args.rate)
+                latencies, sample_errors, nerrors, elapsed, _, _ = measure(url, chain, TARGET_CLIENTS, args.warmup,
+                                                                           args.duration, rate=args.rate)
                 rate = len(latencies) / elapsed
                 p50 = percentile(latencies, 50) * 1000 if latencies else float("nan")
                 p99 = percentile(latencies, 99) * 1000 if latencies else float("nan")

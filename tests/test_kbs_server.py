@@ -101,8 +101,31 @@ def test_debug_policy_accepted_when_registration_allows_it(server, tee_key, chai
 
 
 def test_reregistration_replaces_the_passphrase(server, guest):
+    guest.auth()
+    assert guest.attest() == (200, b"")
     assert server.register(guest.wid, passphrase="second")[0] == 200
+    # the session attested against the old registration is gone with it
+    assert_refused(guest.key(), 401, "unknown session")
     assert guest.flow() == b"second"
+
+
+def test_buildah_mkcw_registration_with_open_registration(tmp_path, tee_key, chains):
+    """The exact request buildah 1.39.3 sends (confidential-workloads.md §9): no credential, and
+    with --ignore-attestation-errors no measurement.  Accepted, but such a workload never attests."""
+    srv = KbsServer(str(tmp_path), "--amd-roots", chains["trusted"], "--open-registration")
+    try:
+        body = (b'{"workload_id":"test","launch_measurement":"","passphrase":"fixed","tee_config":'
+                b'"{\\"flags\\":{\\"bits\\":15},\\"minfw\\":{\\"major\\":0,\\"minor\\":0}}"}')
+        assert len(body) == 144
+        status, data, _ = srv.request("POST", "/register_workload", body,
+                                      headers={"Content-Type": "application/json", "User-Agent": "Go-http-client/1.1"})
+        assert (status, data) == (200, b"")
+        g = Guest(srv, tee_key, chains["trusted"], "test")
+        assert g.auth()[0] == 200
+        assert_refused(g.attest(), 403, "without a launch measurement")
+        assert "--open-registration" in srv.proc.stderr.readline()
+    finally:
+        srv.stop()
 
 
 def test_concurrent_flows(server, tee_key, chains, workload):

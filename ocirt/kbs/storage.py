@@ -71,7 +71,7 @@ class Session:
 class Storage:
     """What the server needs from a database.  All times are epoch seconds."""
 
-    def put_workload(self, workload): raise NotImplementedError          # insert or replace
+    def put_workload(self, workload): raise NotImplementedError          # insert or replace; drops its sessions
     def get_workload(self, workload_id): raise NotImplementedError       # -> Workload | None
     def delete_workload(self, workload_id): raise NotImplementedError    # -> bool (existed)
     def list_workloads(self): raise NotImplementedError                  # -> [workload_id]
@@ -114,6 +114,8 @@ class SQLStorage(Storage):
         return cur
 
     def put_workload(self, w):
+        # sessions attested against the previous registration must not release the new secret
+        self._run("DELETE FROM sessions WHERE workload_id = ?", (w.workload_id,))
         self._run("INSERT INTO workloads (workload_id, launch_measurement, tee_config, passphrase_sealed, "
                   "allow_debug, min_tcb, created) VALUES (?, ?, ?, ?, ?, ?, ?) "
                   "ON CONFLICT (workload_id) DO UPDATE SET launch_measurement = excluded.launch_measurement, "
