@@ -394,6 +394,47 @@ def test_replicas_share_a_postgresql_database(tmp_path, tee_key, chains, pg_dsn)
         b.stop()
 
 
+def test_vcek_fetched_from_a_kds_and_cached(tmp_path, tee_key, chains):
+    """No VCEK in the evidence or the cache: the server asks the configured KDS (a loopback stand-in)."""
+    import http.server
+    import threading
+    with open(os.path.join(chains["trusted"], "vcek.der"), "rb") as f:
+        vcek = f.read()
+    asked = []
+
+    class KDS(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            ok = self.path.startswith("/vcek/v1/Milan/" + sample.SAMPLE_CHIP_ID.hex() + "?blSPL=03&teeSPL=00")
+            self.send_response(200 if ok else 404)
+            self.send_header("Content-Length", str(len(vcek) if ok else 0))
+            self.end_headers()
+            if ok:
+                self.wfile.write(vcek)
+
+        def log_message(self, *args):
+            pass
+    kds = http.server.ThreadingHTTPServer(("127.0.0.1", 0), KDS)
+    threading.Thread(target=kds.serve_forever, daemon=True).start()
+    cache = tmp_path / "cache"
+    srv = KbsServer(str(tmp_path / "kbs"), "--amd-roots", chains["trusted"], "--vcek-cache", str(cache),
+                    "--kds-url", f"http://127.0.0.1:{kds.server_address[1]}")
+    try:
+        assert srv.register("wl-kds")[0] == 200
+        for _ in range(2):
+            assert Guest(srv, tee_key, chains["trusted"], "wl-kds").flow() == b"correct horse battery staple"
+        assert len(asked) == 1 and os.listdir(cache)  # fetched once, then served from the cache
+        kds.shutdown()
+        kds.server_close()
+        # a KDS that is gone: a clear refusal for an uncached chip, and the server keeps serving
+        g = Guest(srv, tee_key, chains["trusted"], "wl-kds")
+        g.auth()
+        assert_refused(g.attest(g.evidence(tcb={"snp": 9})), 403, "attestation refused", "KDS")
+        assert Guest(srv, tee_key, chains["trusted"], "wl-kds").flow() == b"correct horse battery staple"
+    finally:
+        srv.stop()
+
+
 # --- and after all of that ----------------------------------------------------------
 
 def test_zz_server_still_serving_after_every_refusal(server, tee_key, chains, workload):

@@ -164,10 +164,13 @@ class Verifier:
         except snp.ReportError as e:
             raise Refusal(400, f"attest: bad report: {e}") from None
         expected = snp.expected_report_data(nonce, att.k_mod, att.k_exp)
-        result = snp.verify(report, att.cert_chain, None, product, expected_report_data=expected,
-                            expected_measurement=bytes.fromhex(workload.launch_measurement),
-                            cache_dir=self.config.vcek_cache, kds_url=self.config.kds_url,
-                            trusted_roots=roots)
+        try:
+            result = snp.verify(report, att.cert_chain, None, product, expected_report_data=expected,
+                                expected_measurement=bytes.fromhex(workload.launch_measurement),
+                                cache_dir=self.config.vcek_cache, kds_url=self.config.kds_url,
+                                trusted_roots=roots)
+        except OcirtError as e:  # e.g. an unusable VCEK cache: refuse with the reason, keep serving
+            raise Refusal(403, f"attestation refused: {e}") from None
         if not result.ok:
             raise Refusal(403, f"attestation refused: {result.first_failure()}")
         self.check_policy(att.report, product, workload)
@@ -283,7 +286,12 @@ class KBS:
         if workload is None:
             raise Refusal(404, f"workload {wid!r} is no longer registered", wid)
         try:
-            self.verifier.check(session, workload, att, session.session_id)
+            if self.config.kds_url:
+                # a VCEK download may block for seconds: keep the event loop serving meanwhile
+                await asyncio.get_running_loop().run_in_executor(
+                    None, self.verifier.check, session, workload, att, session.session_id)
+            else:
+                self.verifier.check(session, workload, att, session.session_id)
         except Refusal as r:
             r.workload_id = wid
             raise
