@@ -213,8 +213,10 @@ def load_seccomp_early(ctx, process):
     """Without no_new_privs the kernel accepts a filter only from a task that
     has CAP_SYS_ADMIN: then it is loaded before capabilities are dropped (as
     runc does), otherwise as the last step before execve."""
+    if ctx.seccomp_filter is None:
+        return
     from ocirt.linux import seccomp
-    if ctx.seccomp_filter is not None and seccomp.load_before_capabilities(process):
+    if seccomp.load_before_capabilities(process):
         load_seccomp(ctx)
 
 

@@ -90,11 +90,22 @@ def make_bundle(path=None, args=("sh", "-c", "true"), terminal=False, readonly=F
 
 
 def run_ocirt(*args, root, check=False, **kw):
-    """Run the ocirt under test with --root; returns CompletedProcess (text)."""
-    kw.setdefault("capture_output", True)
-    kw.setdefault("text", True)
+    """Run the ocirt under test with --root; returns CompletedProcess (text).
+
+    Output is captured through files, not pipes: a created container's init
+    inherits the runtime's stdio (as with runc), so a pipe would stay open
+    until the container exits.
+    """
     kw.setdefault("timeout", 60)
-    res = subprocess.run([ocirt_bin(), "--root", root, *args], **kw)
+    if kw.pop("capture_output", True) and "stdout" not in kw:
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            res = subprocess.run([ocirt_bin(), "--root", root, *args], stdout=out, stderr=err, **kw)
+            out.seek(0)
+            err.seek(0)
+            res.stdout, res.stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    else:
+        kw.setdefault("text", True)
+        res = subprocess.run([ocirt_bin(), "--root", root, *args], **kw)
     if check and res.returncode != 0:
         raise AssertionError(f"ocirt {' '.join(args)} failed ({res.returncode}): {res.stderr}")
     return res

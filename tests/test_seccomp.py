@@ -18,10 +18,13 @@ import threading
 
 import pytest
 
-from ocirt.errors import ConfigError, OcirtError
-from ocirt.linux import seccomp
-from ocirt.linux._libc import ffi, lib as C
-from tests.support import REPO
+from tests.support import REPO, ocirt_bin
+
+ocirt_bin()     # builds ocirt.linux._libc in place (constants for seccomp) on a clean checkout
+
+from ocirt.errors import ConfigError, OcirtError  # noqa: E402
+from ocirt.linux import seccomp  # noqa: E402
+from ocirt.linux._libc import ffi, lib as C  # noqa: E402
 
 ALLOW = "SCMP_ACT_ALLOW"
 ERRNO = "SCMP_ACT_ERRNO"
@@ -315,9 +318,15 @@ def test_log_and_spec_allow_flags_load():
         assert spec_allow != plain
 
 
+def waitkill_supported():
+    """libseccomp >= 2.6.0 both at build time (header) and at run time."""
+    running = tuple(int(part) for part in seccomp.library_version().split("."))
+    return running >= (2, 6, 0) and C.OCIRT_SCMP_FLTATR_CTL_WAITKILL >= 0
+
+
 def test_wait_killable_recv_is_refused_clearly_by_old_libseccomp():
     cfg = {"defaultAction": ALLOW, "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}
-    if seccomp.library_version() >= "2.6.0" and C.OCIRT_SCMP_FLTATR_CTL_WAITKILL >= 0:
+    if waitkill_supported():
         expect_exit(in_child(cfg, lambda: "ok"), "ok")
         return
     with pytest.raises(OcirtError, match=r"linux\.seccomp\.flags\[0\]: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV "
@@ -553,8 +562,8 @@ def test_config_errors_name_the_field():
     bad({"defaultAction": ALLOW, "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]},
         "linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY")
     bad({"defaultAction": ALLOW, "listenerPath": "/run/a.sock",
-         "syscalls": [{"names": ["mkdir", "write"], "action": "SCMP_ACT_NOTIFY"}]},
-        "linux.seccomp.syscalls[0].names[1]: SCMP_ACT_NOTIFY cannot be used for write: "
+         "syscalls": [{"names": ["mkdir", "connect"], "action": "SCMP_ACT_NOTIFY"}]},
+        "linux.seccomp.syscalls[0].names[1]: SCMP_ACT_NOTIFY cannot be used for connect: "
         "ocirt needs it to hand the notify fd over")
     bad({"defaultAction": ALLOW, "listenerMetadata": "x"},
         "linux.seccomp.listenerMetadata: allowed only together with listenerPath")
@@ -590,6 +599,16 @@ def test_missing_library_is_one_clear_error_and_features_say_disabled():
                                        "seccomp requested but libseccomp-not-here.so.2 is not installed"]
 
 
+def test_library_without_the_entry_points_is_a_clear_error():
+    res = _python("import ocirt.linux.seccomp as s\n"
+                  "s.LIBRARY = 'libc.so.6'\n"
+                  "try:\n"
+                  "    s.compile({'defaultAction': 'SCMP_ACT_ALLOW'})\n"
+                  "except s.OcirtError as e:\n"
+                  "    print(e)\n")
+    assert res.stdout.strip() == "seccomp requested but libc.so.6 is too old (no seccomp_version)", res.stderr
+
+
 def test_features_document():
     f = seccomp.features()
     assert f["enabled"] is True
@@ -599,6 +618,5 @@ def test_features_document():
     assert f["knownFlags"] == list(seccomp.FLAGS)
     # This kernel (6.x) knows all four; libseccomp decides about WAIT_KILLABLE_RECV.
     assert {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"} <= set(f["supportedFlags"])
-    assert ("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" in f["supportedFlags"]) == (
-        seccomp.library_version() >= "2.6.0" and C.OCIRT_SCMP_FLTATR_CTL_WAITKILL >= 0)
+    assert ("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" in f["supportedFlags"]) == waitkill_supported()
     json.dumps(f)

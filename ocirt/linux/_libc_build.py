@@ -179,6 +179,8 @@ int eventfd(unsigned int initval, int flags);
 """
 
 CDEF_KRUN = r"""
+/* krun handler stop policy (docs/krun.md "Stopping"): SIGTERM/SIGINT power the VM off. */
+int ocirt_krun_poweroff_on_stop_signals(void);
 """
 
 SOURCE_CORE = r"""
@@ -293,6 +295,34 @@ static int ocirt_bpf_devcg_detach(int cgroup_fd, uint32_t prog_id)
 """
 
 SOURCE_KRUN = r"""
+#include <signal.h>
+#include <string.h>
+
+/* libkrun on Linux cannot ask the guest to shut down
+ * (krun_get_shutdown_eventfd returns -EINVAL) and, as the pid-namespace init,
+ * the VMM ignores a SIGTERM it has no handler for.  The handler must be C:
+ * krun_start_enter never returns to Python, so a Python handler would never
+ * run.  _exit is async-signal-safe and ends every vCPU thread at once. */
+static void ocirt_krun_poweroff(int sig) { _exit(128 + sig); }
+
+static int ocirt_krun_poweroff_on_stop_signals(void)
+{
+    static const int stop_signals[] = { SIGTERM, SIGINT };
+    struct sigaction sa;
+    sigset_t set;
+    unsigned i;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = ocirt_krun_poweroff;
+    sigemptyset(&sa.sa_mask);
+    sigemptyset(&set);
+    for (i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++) {
+        if (sigaction(stop_signals[i], &sa, NULL) < 0)
+            return -1;
+        sigaddset(&set, stop_signals[i]);
+    }
+    return sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
 """
 
 # seccomp (ocirt/linux/seccomp.py).  Only constants and struct layouts live

@@ -8,6 +8,7 @@ resolved O_PATH fd, so nothing is looked up by path twice.
 """
 import errno
 import os
+import posixpath
 import stat
 
 from ocirt.errors import OcirtError
@@ -108,32 +109,39 @@ class Rootfs:
     def open_in_root(self, rel, flags=os.O_PATH):
         return lsys.openat2(self.fd, rel, flags, _RESOLVE)
 
-    def ensure(self, dest, is_dir=True, mode=0o755):
-        """Create ``dest`` (and parents) inside the rootfs; return an O_PATH fd to it."""
-        rel = dest.lstrip("/")
+    def ensure(self, dest, is_dir=True, mode=0o755, _links=0):
+        """Create ``dest`` (and parents) inside the rootfs; return an O_PATH fd to it.
+
+        A dangling symlink on the way is followed the way the kernel would
+        inside the rootfs: its target is created, inside the rootfs.
+        """
+        rel = posixpath.normpath("/" + dest).lstrip("/")
         if not rel:
             return os.dup(self.fd)
         try:
             return self.open_in_root(rel)
         except FileNotFoundError:
             pass
+        if _links > 40:
+            raise OSError(errno.ELOOP, "too many levels of symbolic links", dest)
         parent, _, name = rel.rpartition("/")
-        pfd = self.ensure(parent, True) if parent else os.dup(self.fd)
+        pfd = self.ensure(parent, True, _links=_links) if parent else os.dup(self.fd)
         try:
             # an O_PATH fd cannot be used as dir_fd for mkdir; reopen the dir
             dfd = os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            parent_in_root = os.readlink(f"/proc/self/fd/{pfd}")[len(self.path):] or "/"
             try:
                 if is_dir:
-                    try:
-                        os.mkdir(name, mode, dir_fd=dfd)
-                    except FileExistsError:
-                        pass
+                    os.mkdir(name, mode, dir_fd=dfd)
                 else:
-                    try:
-                        os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
-                                         dir_fd=dfd))
-                    except FileExistsError:
-                        pass
+                    os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                     0o644, dir_fd=dfd))
+            except FileExistsError:
+                if stat.S_ISLNK(os.stat(name, dir_fd=dfd, follow_symlinks=False).st_mode):
+                    target = os.readlink(name, dir_fd=dfd)
+                    if not target.startswith("/"):
+                        target = posixpath.join(parent_in_root, target)
+                    os.close(self.ensure(target, is_dir, mode, _links + 1))
             finally:
                 os.close(dfd)
         finally:

@@ -75,9 +75,10 @@ FLAGS = {
     "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": "OCIRT_SCMP_FLTATR_CTL_WAITKILL",
 }
 # Syscalls the init may still make after `load` and before the listener has
-# the notify fd: a NOTIFY rule on them would block the container forever
-# (runc refuses `write` for the same reason).
-_NOTIFY_REFUSED = ("write", "sendmsg")
+# the notify fd (`send_listener` runs there: socket, connect, sendmsg; the
+# sync channel: sendto, write): a NOTIFY rule on them would block the
+# container forever (runc refuses `write` for the same reason).
+_NOTIFY_REFUSED = ("socket", "connect", "sendmsg", "sendto", "write")
 
 _MAX_ARGS = 6          # syscall arguments a seccomp filter can inspect
 _U64 = (1 << 64) - 1
@@ -101,7 +102,10 @@ class _Libseccomp:
 
     def __init__(self, ffi, handle):
         for name, signature in _SIGNATURES.items():
-            setattr(self, name, handle.load_function(ffi.typeof(signature), name))
+            try:
+                setattr(self, name, handle.load_function(ffi.typeof(signature), name))
+            except AttributeError:
+                raise OcirtError(f"seccomp requested but {LIBRARY} is too old (no {name})") from None
         v = self.seccomp_version()
         self.version = (v.major, v.minor, v.micro)
         self._handle = handle   # keeps the library mapped
@@ -113,6 +117,8 @@ _loaded = {}
 def _binding():
     """(ffi, constants, libseccomp); raises OcirtError if libseccomp is missing."""
     if "lib" not in _loaded:
+        # The loader cffi's own ffi.dlopen() is built on; the compiled ffi
+        # parses the signatures, so pycparser is never imported.
         import _cffi_backend
         from ocirt.linux._libc import ffi, lib as consts
         try:
@@ -158,6 +164,12 @@ def _strings(value, field, allow_empty=True):
         if not isinstance(item, str) or not item or "\0" in item:
             raise ConfigError(f"{field}[{i}]: must be a non-empty string without NUL, not {item!r}")
     return value
+
+
+def _present(cfg, key):
+    """An optional array field: absent and null mean empty."""
+    value = cfg.get(key)
+    return [] if value is None else value
 
 
 def _action(consts, name, errno_ret, field, errno_field):
@@ -239,9 +251,9 @@ def compile(seccomp_cfg):
         if not isinstance(metadata, str):
             raise ConfigError(f"linux.seccomp.listenerMetadata: must be a string, not {metadata!r}")
 
-    arches = _strings(cfg.get("architectures") or [], "linux.seccomp.architectures")
-    flags = _strings(cfg.get("flags") or [], "linux.seccomp.flags")
-    syscalls = cfg.get("syscalls") or []
+    arches = _strings(_present(cfg, "architectures"), "linux.seccomp.architectures")
+    flags = _strings(_present(cfg, "flags"), "linux.seccomp.flags")
+    syscalls = _present(cfg, "syscalls")
     if not isinstance(syscalls, list):
         raise ConfigError("linux.seccomp.syscalls: must be an array")
 
@@ -360,20 +372,25 @@ def send_listener(path, state, notify_fd, metadata=None):
     One connection, one JSON document ({ociVersion, fds, pid, metadata,
     state}), the fd in SCM_RIGHTS of the first sendmsg, then close
     (config-linux.md "The Container Process State").  ``state`` is the
-    container state (status "creating" at this point).
+    container state; ``pid`` is taken from it.  It may run in the init right
+    after ``load``: json and socket must already be imported there.
     """
     import json
     import socket
     from ocirt import OCI_VERSION
 
+    # Only the runtime-spec state fields (runtime.md "State"): agents may
+    # decode it strictly, and ocirt's stored state carries more.
+    oci_state = {k: state[k] for k in ("ociVersion", "id", "status", "pid", "bundle", "annotations") if k in state}
     message = {"ociVersion": state.get("ociVersion", OCI_VERSION), "fds": ["seccompFd"],
-               "pid": state["pid"], "state": state}
+               "pid": state["pid"], "state": oci_state}
     if metadata:
         message["metadata"] = metadata
     data = json.dumps(message).encode()
     try:
+        # Blocking on purpose: this may run under the filter just loaded, so
+        # no timeout (fcntl/poll) beyond socket, connect, sendmsg and close.
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
-            sock.settimeout(10)
             sock.connect(path)
             sent = socket.send_fds(sock, [data], [notify_fd])
             if sent < len(data):

@@ -79,6 +79,20 @@ def show(value):
     import json
     text = json.dumps(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Pattern:
+    """A regex compiled on first use: a config needs few of them, and compiling all costs ~0.35 ms."""
+    __slots__ = ("source", "compiled")
+
+    def __init__(self, source):
+        self.source = source
+        self.compiled = None
+
+    def search(self, text):
+        if self.compiled is None:
+            self.compiled = re.compile(self.source)
+        return self.compiled.search(text)
 '''
 
 
@@ -294,14 +308,12 @@ class _Compiler:
         entry_points = []
         for public, (file, pointer) in ROOTS.items():
             node = self.lookup(file, pointer)
-            rfile, rpointer, rnode = self.resolve(file, pointer, node)
-            if self.is_leaf(rnode):
-                raise SchemaCompileError(f"{file}#{pointer}: a root must be an object or array schema")
+            rfile, rpointer, _ = self.resolve(file, pointer, node)
             target = self.function_for(rfile, rpointer)
             entry_points.append(f"def {public}(document):\n    {target}(document, '$')")
         while self.pending:
             self.write_function(*self.pending.pop(0))
-        consts = [f"{name} = re.compile({pattern!r})" for pattern, name in self.regexes.items()]
+        consts = [f"{name} = _Pattern({pattern!r})" for pattern, name in self.regexes.items()]
         consts += [f"{name} = frozenset({names!r})" for names, name in self.name_sets.items()]
         parts = [HEADER, "\n".join(consts)] if consts else [HEADER]
         parts += entry_points + self.functions

@@ -1,0 +1,155 @@
+"""stdio, inherited fds and the console socket: runtime-tools
+command-line-interface.md "create", runtime-linux.md "File descriptors",
+reference §6.1 (runc's console-socket protocol) and §6.3 (LISTEN_FDS)."""
+import os
+import select
+import socket
+import stat
+import tempfile
+import threading
+import time
+
+from integration.conformance.harness import sh
+
+
+def test_stdio_passthrough(rt):
+    """CLI spec "create" with terminal=false: the runtime passes its stdio to
+    the container untouched; the runtime reads nothing from stdin (the
+    container's process gets all of it)."""
+    stdin_path = os.path.join(rt.workdir, "stdin.txt")
+    with open(stdin_path, "w") as f:
+        f.write("line one\nline two\n")
+    ctr = rt.container(sh("cat; echo to-stderr >&2"))
+    with open(stdin_path) as stdin:
+        out = ctr.run(stdin=stdin)
+    assert out == "line one\nline two\n"
+    assert ctr.stderr() == "to-stderr\n"
+
+
+def test_only_stdio_inherited(rt):
+    """runtime-linux.md "File descriptors": by default only stdin, stdout and
+    stderr are open in the container process; a host fd given to the runtime
+    without --preserve-fds does not leak in."""
+    leak_r, leak_w = os.pipe()
+    try:
+        ctr = rt.container(["ls", "/proc/self/fd"])
+        out = ctr.run(pass_fds=(leak_r, leak_w))
+    finally:
+        os.close(leak_r)
+        os.close(leak_w)
+    # ls itself holds one fd open for the directory it lists
+    assert sorted(int(fd) for fd in out.split()) in ([0, 1, 2], [0, 1, 2, 3])
+
+
+def test_preserve_fds(rt):
+    """runc `--preserve-fds N` (reference §6.3): fds 3..3+N-1 of the runtime
+    are passed to the container process as the same numbers."""
+    paths = [os.path.join(rt.workdir, f"fd{i}.txt") for i in (3, 4)]
+    files = [open(p, "w") for p in paths]
+    try:
+        # move them to exactly 3 and 4 in the runtime process
+        wrap = ["/bin/sh", "-c", f'exec 3>>{paths[0]} 4>>{paths[1]} && exec "$@"', "sh"]
+        ctr = rt.container(sh("echo three >&3; echo four >&4; test -e /proc/self/fd/5 && echo fd5-leaked; echo done"))
+        out = ctr.run("--preserve-fds", "2", wrap=wrap)
+    finally:
+        for f in files:
+            f.close()
+    assert out == "done\n"
+    assert [open(p).read() for p in paths] == ["three\n", "four\n"]
+
+
+def test_listen_fds(rt):
+    """runc socket activation (reference §6.3, CLI spec "create"): with
+    LISTEN_FDS=1 and LISTEN_PID = the runtime's pid, fd 3 is passed on and
+    the container gets LISTEN_FDS=1, LISTEN_PID=1."""
+    path = os.path.join(rt.workdir, "listen.txt")
+    wrap = ["/bin/sh", "-c", f'export LISTEN_FDS=1 LISTEN_PID=$$; exec 3>>{path} && exec "$@"', "sh"]
+    ctr = rt.container(sh("echo via-fd3 >&3; echo LISTEN_FDS=$LISTEN_FDS LISTEN_PID=$LISTEN_PID"))
+    out = ctr.run(wrap=wrap)
+    assert out == "LISTEN_FDS=1 LISTEN_PID=1\n"
+    with open(path) as f:
+        assert f.read() == "via-fd3\n"
+
+
+class ConsoleListener(threading.Thread):
+    """A client's console socket: accept one connection, receive the message
+    and the fds sent with it (runc: the pty name, one SCM_RIGHTS fd)."""
+
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(1)
+        self.sock.settimeout(20)
+        self.message, self.fds, self.error = None, [], None
+
+    def run(self):
+        try:
+            conn, _ = self.sock.accept()
+            with conn:
+                self.message, self.fds, _flags, _addr = socket.recv_fds(conn, 4096, 8)
+        except OSError as e:
+            self.error = e
+        finally:
+            self.sock.close()
+
+
+def read_until(fd, needle, timeout=10.0):
+    data = b""
+    deadline = time.monotonic() + timeout
+    while needle not in data and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:   # EIO: the container side closed
+                break
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def test_console_socket(rt):
+    """runc console socket (reference §6.1; config.md `terminal`): with
+    terminal=true and --console-socket PATH, the runtime connects to PATH
+    and sends exactly one fd, a pty master, with SCM_RIGHTS; the container's
+    stdio is the pty slave."""
+    sock_dir = tempfile.mkdtemp(prefix="conf-sock-", dir="/tmp")
+    sock_path = os.path.join(sock_dir, "console.sock")
+    listener = ConsoleListener(sock_path)
+    listener.start()
+    ctr = rt.container(sh("tty; test -t 0 && test -t 1 && echo isatty; echo console-done"), terminal=True)
+    master = None
+    try:
+        ctr.create("--console-socket", sock_path)
+        listener.join(20)
+        assert listener.error is None and listener.message is not None, listener.error
+        assert len(listener.fds) == 1, listener.fds
+        master = listener.fds[0]
+        st = os.fstat(master)
+        # a pty master is the ptmx character device (5:2) of its devpts
+        assert stat.S_ISCHR(st.st_mode) and (os.major(st.st_rdev), os.minor(st.st_rdev)) == (5, 2)
+        ctr.start()
+        out = read_until(master, b"console-done").decode(errors="replace").replace("\r\n", "\n")
+        ctr.wait()
+        ctr.delete()
+    finally:
+        for fd in listener.fds:
+            os.close(fd)
+        try:
+            os.unlink(sock_path)
+        except FileNotFoundError:
+            pass
+        os.rmdir(sock_dir)
+    lines = out.splitlines()
+    assert lines[0].startswith("/dev/pts/") or lines[0] == "/dev/console", out
+    assert lines[1:3] == ["isatty", "console-done"], out
+
+
+def test_terminal_without_console_socket_fails(rt):
+    """runc CLI (reference §6.1): terminal=true on a detached create without
+    --console-socket is refused ("cannot allocate tty if runc will detach
+    without setting console socket")."""
+    ctr = rt.container(["true"], terminal=True)
+    assert ctr.create(check=False).returncode != 0

@@ -1,0 +1,136 @@
+"""Namespaces and user namespace id mappings: runtime-spec config-linux.md
+"Namespaces", "User namespace mappings"."""
+import os
+
+import pytest
+
+from integration.conformance.harness import process_gone, sh
+
+ALL_TYPES = {"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts", "mount": "mnt", "cgroup": "cgroup",
+             "user": "user", "time": "time"}
+USER_MAPS = {"uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+             "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]}
+PRINT_NS = sh("for n in pid net ipc uts mnt cgroup user time; do echo $n=$(readlink /proc/self/ns/$n); done")
+
+
+def host_ns(proc_name):
+    return os.readlink(f"/proc/self/ns/{proc_name}")
+
+
+def parse_ns(text):
+    return dict(line.split("=", 1) for line in text.splitlines())
+
+
+def with_namespaces(types, extra=None):
+    def mutate(config):
+        config["linux"]["namespaces"] = [{"type": t} for t in types]
+        if "uts" not in types:
+            config.pop("hostname", None)   # runtimes refuse to set the host's name
+        if "user" in types:
+            config["linux"].update(USER_MAPS)
+            # sysfs and cgroupfs of the host's user namespace cannot be
+            # mounted fresh from a new one without a new net/cgroup ns
+            config["mounts"] = [m for m in config["mounts"] if m["destination"] not in ("/sys", "/sys/fs/cgroup")]
+        if extra:
+            extra(config)
+    return mutate
+
+
+@pytest.mark.parametrize("ns_type", sorted(ALL_TYPES))
+def test_new_namespace(rt, ns_type):
+    """config-linux.md "Namespaces": a listed namespace type without `path`
+    gets a new namespace."""
+    types = ["mount", ns_type] if ns_type != "mount" else ["mount"]
+    if ns_type == "user":
+        # proc and mqueue can be mounted from a user namespace only with its
+        # own pid and ipc namespaces
+        types += ["pid", "ipc"]
+    ctr = rt.container(PRINT_NS, mutate=with_namespaces(types))
+    seen = parse_ns(ctr.run())
+    proc_name = ALL_TYPES[ns_type]
+    assert seen[proc_name] != host_ns(proc_name)
+
+
+@pytest.mark.parametrize("ns_type", sorted(set(ALL_TYPES) - {"mount"}))
+def test_host_namespace_when_omitted(rt, ns_type):
+    """config-linux.md "Namespaces": a type that is not listed is inherited
+    from the runtime's namespace.  (mount is always needed for pivot_root.)"""
+    types = [t for t in ALL_TYPES if t not in (ns_type, "user", "time")]
+    ctr = rt.container(PRINT_NS, mutate=with_namespaces(types))
+    seen = parse_ns(ctr.run())
+    proc_name = ALL_TYPES[ns_type]
+    assert seen[proc_name] == host_ns(proc_name)
+
+
+def test_join_namespaces_by_path(rt):
+    """config-linux.md "Namespaces": `path` joins an existing namespace (here
+    those of a first container: net, ipc, uts, pid)."""
+    first = rt.container(["sleep", "600"])
+    first.create()
+    joined = {t: f"/proc/{first.pid}/ns/{ALL_TYPES[t]}" for t in ("network", "ipc", "uts", "pid")}
+
+    def mutate(config):
+        config["linux"]["namespaces"] = [{"type": t, "path": p} for t, p in joined.items()] + [{"type": "mount"}]
+        config.pop("hostname", None)
+    second = rt.container(PRINT_NS, mutate=mutate)
+    seen = parse_ns(second.run())
+    for t in joined:
+        assert seen[ALL_TYPES[t]] == os.readlink(joined[t]), t
+    assert not process_gone(first.pid)
+
+
+def test_join_namespace_of_wrong_type_fails(rt):
+    """config-linux.md "Namespaces": a `path` whose namespace does not match
+    `type` is an error."""
+    def mutate(config):
+        config["linux"]["namespaces"] = [{"type": "mount"}, {"type": "network", "path": "/proc/self/ns/ipc"}]
+    ctr = rt.container(["true"], mutate=mutate)
+    assert ctr.create(check=False).returncode != 0
+
+
+def test_duplicate_namespace_type_fails(rt):
+    """config-linux.md "Namespaces": duplicated types are an error."""
+    def mutate(config):
+        config["linux"]["namespaces"].append({"type": "pid"})
+    ctr = rt.container(["true"], mutate=mutate)
+    assert ctr.create(check=False).returncode != 0
+
+
+def test_pid_namespace_process_is_pid_1(rt):
+    """config-linux.md "Namespaces" pid: in a new pid namespace the container
+    process is pid 1."""
+    ctr = rt.container(sh("echo $$"))
+    assert ctr.run() == "1\n"
+
+
+def test_network_namespace_has_only_lo(rt):
+    """config-linux.md "Namespaces" network: a new network namespace starts
+    with only the loopback interface."""
+    ctr = rt.container(["cat", "/proc/net/dev"])
+    interfaces = [line.split(":")[0].strip() for line in ctr.run().splitlines()[2:]]
+    assert interfaces == ["lo"]
+
+
+def test_user_namespace_mappings(rt):
+    """config-linux.md "User namespace mappings": `uidMappings` and
+    `gidMappings` are written to the new user namespace; the process is root
+    inside and the mapped uid outside."""
+    ctr = rt.container(sh("cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; "
+                          "touch /tmp/owned; stat -c '%u %g' /tmp/owned"),
+                       mutate=with_namespaces(["mount", "user", "pid", "ipc", "uts", "network"]))
+    os.chmod(os.path.join(ctr.rootfs, "tmp"), 0o1777)
+    lines = ctr.run().splitlines()
+    assert [line.split() for line in lines[:2]] == [["0", "100000", "65536"]] * 2
+    assert lines[2:5] == ["0", "0", "0 0"]
+    st = os.stat(os.path.join(ctr.rootfs, "tmp", "owned"))
+    assert (st.st_uid, st.st_gid) == (100000, 100000)
+
+
+def test_user_namespace_needs_mappings(rt):
+    """config-linux.md "User namespace mappings": with a new user namespace
+    and no mappings there is nothing to map root to; runtimes refuse (runc:
+    "user namespaces enabled, but no mapping found")."""
+    def mutate(config):
+        config["linux"]["namespaces"].append({"type": "user"})
+    ctr = rt.container(["true"], mutate=mutate)
+    assert ctr.create(check=False).returncode != 0

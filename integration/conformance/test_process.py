@@ -1,0 +1,236 @@
+"""The container process: runtime-spec config.md "Process" and
+config-linux.md "Sysctl", "Seccomp"."""
+import os
+import subprocess
+
+import pytest
+
+from integration.conformance.harness import cap_mask, sh, status_fields
+
+STATUS = ["cat", "/proc/self/status"]
+
+
+def set_process(**fields):
+    def mutate(config):
+        config["process"].update(fields)
+    return mutate
+
+
+def test_user_uid_gid_additional_gids(rt):
+    """config.md "User": the process runs with `uid`, `gid` and exactly the
+    `additionalGids` as supplementary groups."""
+    ctr = rt.container(STATUS, mutate=set_process(user={"uid": 1000, "gid": 1001, "additionalGids": [5, 65534]}))
+    status = status_fields(ctr.run())
+    assert status["Uid"].split() == ["1000"] * 4
+    assert status["Gid"].split() == ["1001"] * 4
+    assert sorted(map(int, status["Groups"].split())) == [5, 65534]
+
+
+def test_user_umask(rt):
+    """config.md "User": `umask` is the process's file mode creation mask."""
+    ctr = rt.container(sh("umask; touch /tmp/f; stat -c %a /tmp/f"),
+                       mutate=set_process(user={"uid": 0, "gid": 0, "umask": 0o027}))
+    assert ctr.run() == "0027\n640\n"
+
+
+def test_root_user_without_additional_gids_has_no_host_groups(rt):
+    """config.md "User": supplementary groups are exactly `additionalGids`;
+    none from the runtime's own process leak in."""
+    ctr = rt.container(STATUS, mutate=set_process(user={"uid": 0, "gid": 0}))
+    groups = status_fields(ctr.run())["Groups"].split()
+    assert groups in ([], ["0"])
+
+
+def test_cwd(rt):
+    """config.md "Process": `cwd` is the working directory of the process."""
+    ctr = rt.container(["pwd"], mutate=set_process(cwd="/etc"))
+    assert ctr.run() == "/etc\n"
+
+
+def test_env(rt):
+    """config.md "Process": `env` is the process environment (read from
+    /proc/1/environ, the container process itself)."""
+    env = ["PATH=/bin", "CONFORMANCE_A=1", "CONFORMANCE_B=with space=and equals"]
+    ctr = rt.container(["cat", "/proc/self/environ"], mutate=set_process(env=env))
+    seen = [e for e in ctr.run().split("\0") if e]
+    assert set(env) <= set(seen)
+    extra = sorted(set(seen) - set(env))
+    assert all(e.startswith("HOME=") for e in extra), f"unexpected variables {extra}"
+
+
+def test_args_exec_directly(rt):
+    """config.md "Process": `args` is executed as is, with argv[0]."""
+    ctr = rt.container(["sh", "-c", 'echo "$0|$1"', "zero", "one two"])
+    assert ctr.run() == "zero|one two\n"
+
+
+def test_hostname_domainname(rt):
+    """config.md "Hostname", config-linux.md / "Domainname" (UTS namespace)."""
+    def mutate(config):
+        config["hostname"] = "conf-host"
+        config["domainname"] = "conf.example"
+    ctr = rt.container(sh("cat /proc/sys/kernel/hostname /proc/sys/kernel/domainname"), mutate=mutate)
+    assert ctr.run() == "conf-host\nconf.example\n"
+
+
+def test_rlimits(rt):
+    """config.md "POSIX process" `rlimits`: soft and hard values applied."""
+    rlimits = [{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1000},
+               {"type": "RLIMIT_NPROC", "soft": 300, "hard": 400},
+               {"type": "RLIMIT_CORE", "soft": 0, "hard": 4096}]
+    ctr = rt.container(["cat", "/proc/self/limits"], mutate=set_process(rlimits=rlimits))
+    limits = {}
+    for line in ctr.run().splitlines()[1:]:
+        name, soft, hard = line[:26].strip(), *line[26:].split()[:2]
+        limits[name] = (soft, hard)
+    assert limits["Max open files"] == ("512", "1000")
+    assert limits["Max processes"] == ("300", "400")
+    assert limits["Max core file size"] == ("0", "4096")
+
+
+def test_rlimit_too_high_fails_create(rt):
+    """config.md `rlimits`: if the limit cannot be applied the runtime MUST
+    generate an error.  Root here cannot raise RLIMIT_NOFILE above 20000
+    (no CAP_SYS_RESOURCE, hard limit 20000), so create must fail and leave
+    no container behind."""
+    rlimits = [{"type": "RLIMIT_NOFILE", "soft": 40000, "hard": 40000}]
+    ctr = rt.container(["true"], mutate=set_process(rlimits=rlimits))
+    res = ctr.create(check=False)
+    assert res.returncode != 0
+    assert rt.call("state", ctr.id).returncode != 0
+
+
+def test_rlimit_unknown_type_fails(rt):
+    """config.md `rlimits`: an invalid `type` MUST be an error at create."""
+    rlimits = [{"type": "RLIMIT_NOT_A_LIMIT", "soft": 1, "hard": 1}]
+    ctr = rt.container(["true"], mutate=set_process(rlimits=rlimits))
+    assert ctr.create(check=False).returncode != 0
+
+
+BOUNDING = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETUID", "CAP_SETGID", "CAP_AUDIT_WRITE"]
+PERMITTED = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+INHERITABLE = ["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETUID"]
+EFFECTIVE = ["CAP_KILL", "CAP_NET_BIND_SERVICE"]
+AMBIENT = ["CAP_NET_BIND_SERVICE"]
+
+
+def caps_config(user):
+    def mutate(config):
+        config["process"]["user"] = user
+        config["process"]["capabilities"] = {"bounding": BOUNDING, "permitted": PERMITTED,
+                                             "inheritable": INHERITABLE, "effective": EFFECTIVE,
+                                             "ambient": AMBIENT}
+        config["process"]["noNewPrivileges"] = False
+    return mutate
+
+
+def read_caps(text):
+    status = status_fields(text)
+    return {k: int(status[k], 16) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")}
+
+
+def test_capabilities_non_root(rt):
+    """config.md "Linux Process" `capabilities`: all five sets applied.  For a
+    non-root user execve(2) keeps bounding and inheritable and makes
+    permitted = effective = ambient (capabilities(7)), so these are exactly
+    what /proc/self/status shows."""
+    ctr = rt.container(STATUS, mutate=caps_config({"uid": 1000, "gid": 1000}))
+    caps = read_caps(ctr.run())
+    assert caps == {"CapBnd": cap_mask(BOUNDING), "CapInh": cap_mask(INHERITABLE), "CapAmb": cap_mask(AMBIENT),
+                    "CapPrm": cap_mask(AMBIENT), "CapEff": cap_mask(AMBIENT)}
+
+
+def test_capabilities_root(rt):
+    """config.md `capabilities` for uid 0: bounding and inheritable exactly as
+    configured; execve as root grants permitted = effective = bounding ∪
+    inheritable (capabilities(7), root's file sets deemed full)."""
+    ctr = rt.container(STATUS, mutate=caps_config({"uid": 0, "gid": 0}))
+    caps = read_caps(ctr.run())
+    assert caps["CapBnd"] == cap_mask(BOUNDING)
+    assert caps["CapInh"] == cap_mask(INHERITABLE)
+    assert caps["CapPrm"] == caps["CapEff"] == cap_mask(BOUNDING) | cap_mask(INHERITABLE)
+
+
+def test_capabilities_default_bounding_excludes_others(rt):
+    """config.md `capabilities`: a capability missing from `bounding` is not
+    usable (CAP_CHOWN dropped: chown fails even as root)."""
+    def mutate(config):
+        config["process"]["capabilities"] = {k: ["CAP_KILL"] for k in ("bounding", "permitted", "effective")}
+    ctr = rt.container(sh("chown 1000 /tmp 2>/dev/null && echo chowned || echo denied"), mutate=mutate)
+    assert ctr.run() == "denied\n"
+
+
+def test_unknown_capability_fails(rt):
+    """config.md `capabilities`: unknown capability names are an error
+    (runtime-tools process_capabilities_fail)."""
+    def mutate(config):
+        config["process"]["capabilities"]["bounding"].append("CAP_NOT_A_CAPABILITY")
+    ctr = rt.container(["true"], mutate=mutate)
+    assert ctr.create(check=False).returncode != 0
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_no_new_privileges(rt, enabled):
+    """config.md "Linux Process" `noNewPrivileges`: sets PR_SET_NO_NEW_PRIVS."""
+    ctr = rt.container(STATUS, mutate=set_process(noNewPrivileges=enabled))
+    assert status_fields(ctr.run())["NoNewPrivs"] == ("1" if enabled else "0")
+
+
+def test_oom_score_adj(rt):
+    """config.md "Linux Process" `oomScoreAdj`: written to oom_score_adj."""
+    ctr = rt.container(["cat", "/proc/self/oom_score_adj"], mutate=set_process(oomScoreAdj=123))
+    assert ctr.run() == "123\n"
+
+
+def test_oom_score_adj_unset_is_inherited(rt):
+    """config.md `oomScoreAdj`: when unset the runtime MUST NOT change it: the
+    container inherits the value its runtime was started with (7 here)."""
+    ctr = rt.container(["cat", "/proc/self/oom_score_adj"])
+    wrap = ["/bin/sh", "-c", 'echo 7 > /proc/self/oom_score_adj && exec "$@"', "sh"]
+    assert ctr.run(wrap=wrap) == "7\n"
+
+
+def test_sysctl(rt):
+    """config-linux.md "Sysctl": namespaced kernel parameters are set for the
+    container (net in its network namespace, kernel.* IPC in its IPC
+    namespace) and the host keeps its own values."""
+    def mutate(config):
+        config["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1", "kernel.msgmax": "12345"}
+    with open("/proc/sys/kernel/msgmax") as f:
+        host_msgmax = f.read()
+    ctr = rt.container(sh("cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax"), mutate=mutate)
+    assert ctr.run() == "1\n12345\n"
+    with open("/proc/sys/kernel/msgmax") as f:
+        assert f.read() == host_msgmax
+
+
+def test_sysctl_not_namespaced_fails(rt):
+    """config-linux.md "Sysctl": a parameter that cannot be set for the
+    container (kernel.hostname without a UTS namespace would change the
+    host's) must not be applied; runc refuses at create."""
+    def mutate(config):
+        config["linux"]["namespaces"] = [n for n in config["linux"]["namespaces"] if n["type"] != "uts"]
+        config.pop("hostname", None)
+        config["linux"]["sysctl"] = {"kernel.hostname": "conformance-must-not-leak"}
+    with open("/proc/sys/kernel/hostname") as f:
+        host_name = f.read()
+    ctr = rt.container(["true"], mutate=mutate)
+    res = ctr.create(check=False)
+    with open("/proc/sys/kernel/hostname") as f:
+        now = f.read()
+    if now != host_name:
+        subprocess.run(["hostname", host_name.strip()])
+    assert now == host_name
+    assert res.returncode != 0
+
+
+def test_seccomp_errno(rt):
+    """config-linux.md "Seccomp": a rule with action SCMP_ACT_ERRNO and
+    `errnoRet` makes the syscall fail with that errno (EXDEV = 18 here);
+    other syscalls are allowed by `defaultAction`."""
+    def mutate(config):
+        config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
+                                      "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                                                    "errnoRet": 18}]}
+    ctr = rt.container(sh("mkdir /tmp/d 2>&1; echo still-running"), mutate=mutate)
+    assert ctr.run() == "mkdir: can't create directory '/tmp/d': Invalid cross-device link\nstill-running\n"

@@ -1,0 +1,258 @@
+"""podman driving the runtime under test (``OCIRT_PODMAN_RUNTIME``, default:
+this tree's ocirt) through conmon, the way users run containers."""
+import json
+import os
+import pty
+import select
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from integration.podman_support import IMAGE, make_podman
+
+pytestmark = [pytest.mark.podman,
+              pytest.mark.skipif(not shutil.which("podman") or not shutil.which("conmon"),
+                                 reason="podman and conmon are not installed")]
+
+
+@pytest.fixture(scope="module")
+def podman():
+    pm = make_podman()
+    try:
+        pm.import_image()
+        yield pm
+    finally:
+        pm.cleanup()
+
+
+@pytest.fixture
+def running(podman):
+    """A detached container that keeps running; removed afterwards."""
+    made = []
+
+    def start(*run_args, command=("sleep", "600")):
+        res = podman("run", "-d", *run_args, IMAGE, *command)
+        assert res.returncode == 0, res.stderr
+        cid = res.stdout.strip()
+        made.append(cid)
+        return cid
+    yield start
+    for cid in made:
+        podman("rm", "-f", "-t", "0", cid)
+
+
+def inspect(podman, cid):
+    return json.loads(podman("inspect", cid, check=True).stdout)[0]
+
+
+def wait_exited(podman, cid, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = inspect(podman, cid)["State"]
+        if not state["Running"]:
+            return state
+        time.sleep(0.1)
+    raise AssertionError(f"container {cid} still running after {timeout}s")
+
+
+def test_run_rm_output_and_exit_code(podman):
+    """`podman run --rm`: the command's output and exit status 0."""
+    res = podman("run", "--rm", IMAGE, "echo", "hello from the container")
+    assert (res.returncode, res.stdout) == (0, "hello from the container\n"), res.stderr
+
+
+def test_run_nonzero_exit_code(podman):
+    """`podman run` returns the container process's non-zero exit status."""
+    res = podman("run", "--rm", IMAGE, "sh", "-c", "echo before; exit 42")
+    assert (res.returncode, res.stdout) == (42, "before\n"), res.stderr
+
+
+def test_run_detached_and_logs(podman, running):
+    """`podman run -d` returns at once; `podman logs` shows stdout and stderr."""
+    cid = running(command=("sh", "-c", "echo to-out; echo to-err >&2; sleep 600"))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        logs = podman("logs", cid)
+        if "to-out" in logs.stdout and "to-err" in logs.stderr:
+            break
+        time.sleep(0.1)
+    assert "to-out" in logs.stdout and "to-err" in logs.stderr, (logs.stdout, logs.stderr)
+    assert inspect(podman, cid)["State"]["Running"]
+
+
+def test_exec(podman, running):
+    """`podman exec`: output, exit codes, -e, --user, --workdir."""
+    cid = running()
+    res = podman("exec", cid, "echo", "exec-output")
+    assert (res.returncode, res.stdout) == (0, "exec-output\n"), res.stderr
+    assert podman("exec", cid, "sh", "-c", "exit 7").returncode == 7
+    assert podman("exec", "-e", "CONF_VAR=exec-env", cid, "sh", "-c", "echo $CONF_VAR").stdout == "exec-env\n"
+    assert podman("exec", "--user", "1000:1000", cid, "sh", "-c", "id -u; id -g").stdout == "1000\n1000\n"
+    assert podman("exec", "--workdir", "/tmp", cid, "pwd").stdout == "/tmp\n"
+
+
+def test_exec_missing_command(podman, running):
+    """`podman exec` of a missing binary: 127 (podman maps the runtime's
+    "no such file or directory")."""
+    cid = running()
+    res = podman("exec", cid, "/no/such/command")
+    assert res.returncode == 127, (res.returncode, res.stderr)
+
+
+def test_stop_kills_after_timeout(podman, running):
+    """`podman stop -t 1`: a process ignoring SIGTERM is SIGKILLed after the
+    timeout (exit code 137)."""
+    cid = running(command=("sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"))
+    began = time.monotonic()
+    res = podman("stop", "-t", "1", cid)
+    elapsed = time.monotonic() - began
+    assert res.returncode == 0, res.stderr
+    state = wait_exited(podman, cid)
+    assert state["ExitCode"] == 137
+    assert 0.9 < elapsed < 15, elapsed
+
+
+def test_stop_graceful(podman, running):
+    """`podman stop`: a process handling SIGTERM exits with its own status."""
+    cid = running(command=("sh", "-c", "trap 'exit 3' TERM; while :; do sleep 0.1; done"))
+    assert podman("stop", "-t", "10", cid).returncode == 0
+    assert wait_exited(podman, cid)["ExitCode"] == 3
+
+
+def test_kill(podman, running):
+    """`podman kill`: SIGKILL by default; the container stops."""
+    cid = running()
+    assert podman("kill", cid).returncode == 0
+    assert wait_exited(podman, cid)["ExitCode"] == 137
+
+
+def test_rm_force_running(podman, running):
+    """`podman rm -f` removes a running container."""
+    cid = running()
+    res = podman("rm", "-f", "-t", "0", cid)
+    assert res.returncode == 0, res.stderr
+    assert podman("container", "exists", cid).returncode == 1
+
+
+def run_with_tty(podman, *args, timeout=30):
+    """Run podman on a pty, as from a terminal; returns (status, output)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(podman.cmd(*args), env=podman.env, stdin=slave, stdout=slave, stderr=slave,
+                            start_new_session=True)
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            elif proc.poll() is not None:
+                break
+        status = proc.wait(timeout=max(1, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return status, out.decode(errors="replace").replace("\r\n", "\n")
+
+
+def test_run_tty(podman):
+    """`podman run -t` from a terminal: the process's stdio is a pty
+    (/dev/pts/N) and isatty."""
+    status, out = run_with_tty(podman, "run", "--rm", "-t", IMAGE, "sh", "-c",
+                               "tty; test -t 0 && test -t 1 && echo isatty")
+    assert status == 0, out
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines[0].startswith("/dev/pts/"), out
+    assert "isatty" in lines
+
+
+def test_run_user(podman):
+    """`podman run --user uid:gid`."""
+    res = podman("run", "--rm", "--user", "1000:1000", IMAGE, "sh", "-c", "id -u; id -g")
+    assert res.stdout == "1000\n1000\n", res.stderr
+
+
+def test_run_workdir(podman):
+    """`podman run --workdir`."""
+    assert podman("run", "--rm", "--workdir", "/etc", IMAGE, "pwd").stdout == "/etc\n"
+
+
+def test_run_env(podman):
+    """`podman run -e`."""
+    res = podman("run", "--rm", "-e", "CONF_A=alpha", "-e", "CONF_B=beta gamma", IMAGE, "sh", "-c",
+                 'echo "$CONF_A|$CONF_B"')
+    assert res.stdout == "alpha|beta gamma\n", res.stderr
+
+
+def test_bind_volume(podman, tmp_path):
+    """`podman run -v hostdir:/data`: host content visible, writes reach the host."""
+    host_dir = tmp_path / "vol"
+    host_dir.mkdir()
+    (host_dir / "from-host").write_text("host-data\n")
+    res = podman("run", "--rm", "-v", f"{host_dir}:/data", IMAGE, "sh", "-c",
+                 "cat /data/from-host; echo ctr-data > /data/from-ctr")
+    assert res.stdout == "host-data\n", res.stderr
+    assert (host_dir / "from-ctr").read_text() == "ctr-data\n"
+
+
+def test_read_only(podman):
+    """`podman run --read-only`: the root filesystem is read-only (/tmp,
+    /run stay writable tmpfs, as podman mounts them)."""
+    res = podman("run", "--rm", "--read-only", IMAGE, "sh", "-c",
+                 "touch /rootfile 2>&1 || echo denied; touch /tmp/ok && echo tmp-writable")
+    assert "Read-only file system" in res.stdout and "denied" in res.stdout, res.stdout + res.stderr
+    assert "tmp-writable" in res.stdout
+
+
+def interfaces(text):
+    return sorted(line.split(":")[0].strip() for line in text.splitlines()[2:])
+
+
+def test_network_none(podman):
+    """`podman run --network=none`: only the loopback interface."""
+    res = podman("run", "--rm", "--network=none", IMAGE, "cat", "/proc/net/dev")
+    assert interfaces(res.stdout) == ["lo"], res.stderr
+
+
+def test_network_default(podman):
+    """Default network (netavark bridge): an interface besides lo, with an
+    IPv4 address."""
+    res = podman("run", "--rm", IMAGE, "sh", "-c", "cat /proc/net/dev; echo ---; ip -4 -o addr show")
+    net_dev, _, addrs = res.stdout.partition("---\n")
+    assert [n for n in interfaces(net_dev) if n != "lo"], res.stdout + res.stderr
+    assert any(line.split()[1] != "lo" and " inet " in line for line in addrs.splitlines()), res.stdout
+
+
+def test_pid_host(podman):
+    """`podman run --pid=host`: the container shares the host pid namespace."""
+    res = podman("run", "--rm", "--pid=host", IMAGE, "readlink", "/proc/self/ns/pid")
+    assert res.stdout.strip() == os.readlink("/proc/self/ns/pid"), res.stderr
+    res = podman("run", "--rm", IMAGE, "readlink", "/proc/self/ns/pid")
+    assert res.stdout.strip() != os.readlink("/proc/self/ns/pid"), res.stderr
+
+
+def test_run_missing_command_127(podman):
+    """podman system test 030-run: `podman run IMG /no/such/command` exits
+    127 with "no such file or directory" (derived from the runtime's error)."""
+    res = podman("run", "--rm", IMAGE, "/no/such/command")
+    assert res.returncode == 127, (res.returncode, res.stderr)
+    assert "no such file or directory" in res.stderr.lower(), res.stderr
+
+
+def test_run_directory_126(podman):
+    """podman system test 030-run: `podman run IMG /etc` exits 126
+    (permission denied / is a directory)."""
+    res = podman("run", "--rm", IMAGE, "/etc")
+    assert res.returncode == 126, (res.returncode, res.stderr)
+    assert any(s in res.stderr.lower() for s in ("permission denied", "is a directory")), res.stderr

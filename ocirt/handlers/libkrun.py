@@ -1,0 +1,149 @@
+"""libkrun through cffi ABI mode: no libkrun headers are needed to build ocirt.
+
+Declarations follow libkrun's ``include/libkrun.h`` as summarised in
+/work/shared/reference/libkrun-and-krun-handler.md §3.  In ABI mode a declared
+function that the loaded library does not export only fails when it is looked
+up, so every optional call is probed with ``has()`` before use: libkrun's API
+changes between releases (§3.10) and differs between the plain, SEV and TDX
+builds (§2).
+
+Every call returns 0 or a negative errno (§1); ``call()`` turns a failure into
+one error line naming the function.
+"""
+import os
+import stat
+
+from ocirt.errors import OcirtError
+
+SONAMES = {None: "libkrun.so.1", "sev": "libkrun-sev.so.1", "tdx": "libkrun-tdx.so.1"}
+
+# Tests load the libkrun test double from here; see _library_path for the checks.
+LIBRARY_DIR_ENV = "OCIRT_LIBKRUN_DIR"
+
+# KRUN_FEATURE_* (reference §2; libkrun.h has no stable header to read them from here)
+FEATURE_TEE = 6
+FEATURE_AMD_SEV = 7
+FEATURE_INTEL_TDX = 8
+
+CDEF = """
+void *dlopen(const char *filename, int flags);
+char *dlerror(void);
+int32_t krun_set_log_level(uint32_t level);
+int32_t krun_create_ctx(void);
+int32_t krun_free_ctx(uint32_t ctx_id);
+int32_t krun_has_feature(uint64_t feature);
+int32_t krun_get_max_vcpus(void);
+int32_t krun_set_vm_config(uint32_t ctx_id, uint8_t num_vcpus, uint32_t ram_mib);
+int32_t krun_set_nested_virt(uint32_t ctx_id, bool enabled);
+int32_t krun_check_nested_virt(void);
+int32_t krun_set_root(uint32_t ctx_id, const char *root_path);
+int32_t krun_add_virtiofs2(uint32_t ctx_id, const char *c_tag, const char *c_path, uint64_t shm_size);
+int32_t krun_set_root_disk(uint32_t ctx_id, const char *disk_path);
+int32_t krun_add_disk(uint32_t ctx_id, const char *block_id, const char *disk_path, bool read_only);
+int32_t krun_set_tee_config_file(uint32_t ctx_id, const char *filepath);
+int32_t krun_set_env(uint32_t ctx_id, const char *const envp[]);
+int32_t krun_set_rlimits(uint32_t ctx_id, const char *const rlimits[]);
+int32_t krun_start_enter(uint32_t ctx_id);
+"""
+
+_ffi = None
+_dl = None
+_loaded = {}   # variant -> Library; survives fork, so init reuses the runtime's handle
+
+
+def _get_ffi():
+    global _ffi, _dl
+    if _ffi is None:
+        from cffi import FFI
+        _ffi = FFI()
+        _ffi.cdef(CDEF)
+        libc = _ffi.dlopen(None)
+        # Resolved up front: a first lookup of dlerror would itself clear the error.
+        _dl = (libc.dlopen, libc.dlerror)
+    return _ffi
+
+
+def _dlopen(ffi, path):
+    """dlopen(3) ourselves: cffi's ffi.dlopen(name) falls back to
+    ctypes.util.find_library (ldconfig and gcc subprocesses) on failure and
+    buries the loader's message in its own."""
+    dlopen, dlerror = _dl
+    handle = dlopen(path.encode(), ffi.RTLD_NOW)
+    if handle == ffi.NULL:
+        error = dlerror()
+        message = ffi.string(error).decode(errors="replace") if error != ffi.NULL else "unknown error"
+        if message.startswith(path + ": "):   # keep the name when a *dependency* is what is missing
+            message = message[len(path) + 2:]
+        raise OcirtError(f"cannot load {path}: {message}")
+    return ffi.dlopen(handle)
+
+
+def _library_path(soname):
+    """The soname for the dynamic loader, or a file in $OCIRT_LIBKRUN_DIR.
+
+    The override exists for the test double.  It is honoured only for an
+    absolute directory and a regular file both owned by root (or by the
+    caller) and writable by nobody else, so it grants nothing that
+    LD_LIBRARY_PATH (which dlopen honours anyway) would not.
+    """
+    directory = os.environ.get(LIBRARY_DIR_ENV)
+    if not directory:
+        return soname
+    if not os.path.isabs(directory):
+        raise OcirtError(f"{LIBRARY_DIR_ENV}={directory}: must be an absolute path")
+    path = os.path.join(directory, soname)
+    for p, follow in ((directory, True), (path, False)):
+        try:
+            st = os.stat(p, follow_symlinks=follow)
+        except OSError as exc:
+            raise OcirtError(f"{LIBRARY_DIR_ENV}: {p}: {exc.strerror}") from None
+        if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
+            raise OcirtError(f"{LIBRARY_DIR_ENV}: {p}: refusing: must be owned by root and not group/world-writable")
+        if not follow and not stat.S_ISREG(st.st_mode):
+            raise OcirtError(f"{LIBRARY_DIR_ENV}: {p}: refusing: not a regular file")
+    return path
+
+
+class Library:
+    def __init__(self, variant):
+        self.soname = SONAMES[variant]
+        self.ffi = _get_ffi()
+        self.path = _library_path(self.soname)
+        self.lib = _dlopen(self.ffi, self.path)
+
+    def has(self, name):
+        try:
+            getattr(self.lib, name)
+            return True
+        except AttributeError:
+            return False
+
+    def call(self, name, *args):
+        """Call ``name``; a negative return is ``-errno``: raise naming the call."""
+        try:
+            fn = getattr(self.lib, name)
+        except AttributeError:
+            raise OcirtError(f"{self.soname} has no {name}(): this libkrun is too old or too new for ocirt") from None
+        ret = fn(*args)
+        if ret < 0:
+            raise OcirtError(f"{name}: {os.strerror(-ret)} (errno {-ret}, {self.soname})")
+        return ret
+
+    def has_feature(self, feature):
+        """True/False from krun_has_feature, None when the library predates it (<1.17.3)."""
+        if not self.has("krun_has_feature"):
+            return None
+        return self.lib.krun_has_feature(feature) == 1
+
+    def strings(self, items):
+        """A NULL-terminated ``const char *const[]``; keep the result alive until krun_start_enter."""
+        owned = [self.ffi.new("char[]", s.encode()) for s in items]
+        array = self.ffi.new("char *[]", owned + [self.ffi.NULL])
+        return array, owned
+
+
+def load(variant):
+    lib = _loaded.get(variant)
+    if lib is None:
+        lib = _loaded[variant] = Library(variant)
+    return lib

@@ -1,0 +1,140 @@
+"""``/disk.img``: sizing, the plaintext ext4, and the encrypted byte stream.
+
+Layout (confidential-workloads.md §4):
+
+    [LUKS header + key material : payload_offset bytes]
+    [AES-XTS-plain64 ciphertext of the ext4 image     ]
+    [zero padding to a multiple of 4096               ]
+    [krun-sev.json bytes | b"KRUN" | u64 LE length    ]
+"""
+import os
+import re
+import struct
+import subprocess
+
+from ocirt.errors import OcirtError
+
+MIN_IMAGE_SIZE = 10 << 20          # buildah's minimumImageSize
+ALIGN = 4096
+FOOTER_MAGIC = b"KRUN"
+FOOTER_MAX_JSON = 1 << 20          # what buildah's reader accepts
+SECTOR = 512
+CHUNK = 1 << 20                    # encryption granularity: bounds memory use
+
+# Pinned so the guest kernel's ext4 support, not the build host's
+# /etc/mke2fs.conf, decides what works: the defaults of e2fsprogs 1.47 add
+# orphan_file and metadata_csum_seed, which older guest kernels refuse
+# (confidential-workloads.md §7).
+EXT4_FEATURES = ("none,has_journal,ext_attr,resize_inode,dir_index,filetype,extent,64bit,flex_bg,"
+                 "sparse_super,large_file,huge_file,dir_nlink,extra_isize,metadata_csum")
+
+_SIZE_TERM = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$", re.IGNORECASE)
+_UNITS = {None: 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def parse_slop(spec):
+    """Check a ``--slop`` value; returns the list of terms ('pct', n) / ('add', bytes)."""
+    terms = []
+    for raw in (spec or "25%").split("+"):
+        term = raw.strip()
+        if term.endswith("%"):
+            try:
+                pct = int(term[:-1])
+            except ValueError:
+                raise OcirtError(f"--slop: {raw!r} is not a percentage") from None
+            if not -100 < pct <= 127:      # buildah parses the number as an int8
+                raise OcirtError(f"--slop: {raw!r} is out of range (-99%..127%)")
+            terms.append(("pct", pct))
+            continue
+        m = _SIZE_TERM.match(term)
+        if not m:
+            raise OcirtError(f"--slop: {raw!r} is neither N% nor a size such as 512MB")
+        unit = m.group(2).lower() if m.group(2) else None
+        terms.append(("add", int(float(m.group(1)) * _UNITS[unit])))
+    return terms
+
+
+def image_size(content_size, slop):
+    """Size of the ext4 image: the slop rule, rounded up to 4 KiB, at least 10 MiB."""
+    size = content_size
+    for kind, n in parse_slop(slop):
+        size = size * (100 + n) // 100 if kind == "pct" else size + n
+    size = -(-size // ALIGN) * ALIGN
+    return max(size, MIN_IMAGE_SIZE)
+
+
+def make_ext4(path, rootfs, size, krun_config):
+    """Build the plaintext ext4 at ``path`` from ``rootfs`` without mounting anything.
+
+    ``krun_config`` (bytes) becomes ``/.krun_config.json`` (0600, 0:0); it is
+    written with debugfs so the source tree is never modified.
+    """
+    with open(path, "wb") as f:
+        f.truncate(size)
+    res = subprocess.run(["mkfs.ext4", "-q", "-F", "-O", EXT4_FEATURES, "-m", "0", "-I", "256",
+                          "-d", rootfs, path], capture_output=True, text=True)
+    if res.returncode != 0:
+        err = res.stderr.strip()
+        if "allocate" in err or "space" in err.lower() or "inode" in err.lower():
+            raise OcirtError(f"disk.img: the image's files do not fit in {size} bytes; raise --slop ({err.splitlines()[-1]})")
+        raise OcirtError(f"mkfs.ext4 failed: {err.splitlines()[-1] if err else res.returncode}")
+    config_path = os.path.join(os.path.dirname(path), ".krun_config.json")
+    fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(krun_config)
+    res = subprocess.run(["debugfs", "-w", "-f", "-", path], capture_output=True, text=True,
+                         input=f"rm /.krun_config.json\nwrite {config_path} /.krun_config.json\n"
+                               "sif /.krun_config.json uid 0\nsif /.krun_config.json gid 0\n")
+    os.unlink(config_path)
+    if res.returncode != 0 or "Allocated inode" not in res.stdout:
+        raise OcirtError(f"debugfs could not add /.krun_config.json to disk.img: {res.stderr.strip()[-200:]}")
+
+
+def footer(workload_json):
+    """The trailer the guest reads to find its TEE config."""
+    return workload_json + FOOTER_MAGIC + struct.pack("<Q", len(workload_json))
+
+
+def read_footer(tail):
+    """Parse the footer from the end of a disk image; returns the JSON bytes."""
+    if len(tail) < 12 or tail[-12:-8] != FOOTER_MAGIC:
+        raise OcirtError("disk.img: no KRUN footer")
+    (length,) = struct.unpack("<Q", tail[-8:])
+    if length > FOOTER_MAX_JSON or length > len(tail) - 12:
+        raise OcirtError(f"disk.img: footer length {length} is out of range")
+    return tail[-12 - length:-12]
+
+
+def padding(header_len, image_len, footer_len):
+    return (ALIGN - (header_len + image_len + footer_len) % ALIGN) % ALIGN
+
+
+class EncryptedDisk:
+    """The bytes of ``/disk.img`` after the LUKS header, produced chunk by chunk."""
+
+    def __init__(self, payload_offset, plain_path, cipher, workload_json):
+        self.payload_offset = payload_offset
+        self.plain_path = plain_path
+        self.cipher = cipher                # an xts.SectorCipher holding the volume key
+        self.image_len = os.path.getsize(plain_path)
+        self.footer = footer(workload_json)
+        self.padding = padding(payload_offset, self.image_len, len(self.footer))
+        self.size = payload_offset + self.image_len + self.padding + len(self.footer)
+
+    def payload_chunks(self, progress=None):
+        """Ciphertext of the ext4 image; at most CHUNK bytes of plaintext in memory."""
+        sector = 0
+        with open(self.plain_path, "rb", buffering=0) as plain:
+            while True:
+                block = plain.read(CHUNK)
+                if not block:
+                    break
+                if len(block) % SECTOR:
+                    raise OcirtError(f"{self.plain_path}: short read")
+                yield self.cipher.encrypt(block, sector)
+                sector += len(block) // SECTOR
+                if progress:
+                    progress(len(block))
+
+    def tail(self):
+        return b"\0" * self.padding + self.footer

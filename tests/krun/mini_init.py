@@ -1,0 +1,90 @@
+"""A stand-in for the core's create/init path, driving one handler (tests only).
+
+    python mini_init.py [--devices kvm,sev] [--prog NAME] BUNDLE
+
+Does what ocirt's core does around a handler, in the documented order:
+select → check (runtime side) → fork → before_pivot → chroot into the rootfs
+(pivot_root's effect on paths, which is all the handler sees) → enter.
+Prints ``vmm-pid <pid>`` on stderr once the init process exists, exits with
+the init's exit status (255 when a signal killed it), 2 for a runtime-side error, 3
+when no handler was selected.
+
+``--devices`` first enters a private mount namespace whose /dev holds only
+the listed nodes: ``kvm`` is mknod'ed with the host's numbers; ``sev`` is a
+STAND-IN (a bind mount of /dev/null), because this host has no /dev/sev and
+the libkrun test double never opens it.
+"""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from ocirt import handlers  # noqa: E402
+from ocirt.errors import OcirtError  # noqa: E402
+
+
+def private_dev(names):
+    import stat
+    from ocirt.linux._libc import ffi, lib
+
+    def check(ret, what):
+        if ret < 0:
+            raise OSError(ffi.errno, f"{what}: {os.strerror(ffi.errno)}")
+    numbers = {name: os.stat(f"/dev/{name}").st_rdev for name in ("null", "kvm")}
+    check(lib.unshare(lib.CLONE_NEWNS), "unshare")
+    check(lib.mount(b"none", b"/", ffi.NULL, lib.MS_REC | lib.MS_PRIVATE, ffi.NULL), "make-rprivate")
+    check(lib.mount(b"tmpfs", b"/dev", b"tmpfs", 0, b"mode=755"), "mount /dev")
+    for name in ["null"] + [n for n in names if n == "kvm"]:
+        os.mknod(f"/dev/{name}", stat.S_IFCHR | 0o666, numbers[name])
+        os.chmod(f"/dev/{name}", 0o666)
+    if "sev" in names:
+        open("/dev/sev", "w").close()
+        check(lib.mount(b"/dev/null", b"/dev/sev", ffi.NULL, lib.MS_BIND, ffi.NULL), "bind /dev/sev")
+
+
+def main(argv):
+    prog, devices = "ocirt", None
+    while argv[0].startswith("--"):
+        opt, value, argv = argv[0], argv[1], argv[2:]
+        if opt == "--prog":
+            prog = value
+        elif opt == "--devices":
+            devices = [d for d in value.split(",") if d]
+    bundle = argv[0]
+    if devices is not None:
+        private_dev(devices)
+    with open(os.path.join(bundle, "config.json")) as f:
+        config = json.load(f)
+    rootfs = os.path.join(bundle, config["root"]["path"])
+    try:
+        handler = handlers.select(config, rootfs, prog)
+        if handler is None:
+            print("no handler", file=sys.stderr)
+            return 3
+        handler.check(config, rootfs)
+        print("devices " + json.dumps(handler.extra_devices(config)), file=sys.stderr, flush=True)
+    except OcirtError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    pid = os.fork()
+    if pid == 0:
+        try:
+            handler.before_pivot(config, rootfs)
+            os.chroot(rootfs)
+            os.chdir("/")
+            handler.enter(config, config["process"])
+        except OcirtError as exc:
+            print(f"init error: {exc}", file=sys.stderr, flush=True)
+        finally:
+            os._exit(1)
+    print(f"vmm-pid {pid}", file=sys.stderr, flush=True)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):   # distinct from a 128+n exit, which the stop policy produces
+        print(f"init killed by signal {os.WTERMSIG(status)}", file=sys.stderr)
+        return 255
+    return os.WEXITSTATUS(status)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
