@@ -99,7 +99,12 @@ def _split_listen(value):
 
 def cmd_serve(argv):
     args = _parser("serve").parse_args(argv)
-    from ocirt.kbs.server import ServerConfig, serve
+    try:
+        from ocirt.kbs.server import ServerConfig, serve
+    except ImportError as e:
+        if e.name != "aiohttp":
+            raise
+        raise OcirtError("the aiohttp package is not installed (pip install aiohttp)") from None
     host, port = _split_listen(args.listen)
     secret_key_file = args.secret_key_file
     if not secret_key_file:
