@@ -199,7 +199,7 @@ def main():
             print(f"{'clients':>7} {'flows':>7} {'flows/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} "
                   f"{'server CPU ms/flow':>18} {'client CPU ms/flow':>18}")
             rows, cpu = {}, []
-            for clients in (int(c) for c in args.clients.split(",")):
+            for clients in (int(c) for c in args.clients.split(",") if c.strip()):
                 latencies, sample_errors, nerrors, elapsed, server_ms, client_ms = measure(
                     url, chain, clients, args.warmup, args.duration, server_pid=proc.pid)
                 rate = len(latencies) / elapsed
