@@ -422,13 +422,20 @@ def serve(config):
     ssl_ctx = _ssl_context(config)
     # fail early (before forking workers) on an unusable database, key or trust setup
     KBS(config).storage.close()
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    workers = max(1, config.workers)
     try:
-        sock = socket.create_server((config.host, config.port), backlog=1024,
-                                    family=socket.AF_INET6 if ":" in config.host else socket.AF_INET)
+        # one listening socket per worker in a SO_REUSEPORT group: the kernel spreads
+        # connections evenly, where one shared socket lets the most awake worker take most
+        sockets = [socket.create_server((config.host, config.port), backlog=1024, family=family,
+                                        reuse_port=workers > 1)]
+        port = sockets[0].getsockname()[1]
+        sockets += [socket.create_server((config.host, port), backlog=1024, family=family, reuse_port=True)
+                    for _ in range(workers - 1)]
     except OSError as e:
         raise OcirtError(f"serve: cannot listen on {config.host}:{config.port}: {e.strerror}") from None
-    sock.setblocking(False)
-    port = sock.getsockname()[1]
+    for sock in sockets:
+        sock.setblocking(False)
     scheme = "https" if ssl_ctx else "http"
     if config.open_registration:
         print("warning: --open-registration: anyone who can reach this server can register workloads",
@@ -437,20 +444,25 @@ def serve(config):
         print("warning: --allow-sample-evidence: SOFTWARE sample evidence is accepted; not for production",
               file=sys.stderr, flush=True)
     print(f"ocirt-kbs listening on {scheme}://{config.host}:{port}{PREFIX}", flush=True)
-    if config.workers <= 1:
-        _run_loop(_run(config, sock, ssl_ctx))
+    if workers == 1:
+        _run_loop(_run(config, sockets[0], ssl_ctx))
         return 0
     children = []
-    for _ in range(config.workers):
+    for mine in sockets:
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
-                _run_loop(_run(config, sock, ssl_ctx))
+                for other in sockets:
+                    if other is not mine:
+                        other.close()
+                _run_loop(_run(config, mine, ssl_ctx))
             except BaseException:
                 code = 1
             os._exit(code)
         children.append(pid)
+    for sock in sockets:
+        sock.close()
 
     def forward(signum, _frame):
         for child in children:
