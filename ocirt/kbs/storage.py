@@ -187,6 +187,9 @@ class SQLiteStorage(SQLStorage):
 
 
 class PostgresStorage(SQLStorage):
+    """PostgreSQL through psycopg 3, autocommit.  A dropped connection (database restart,
+    failover) is re-opened once per statement; retrying a guarded UPDATE whose first
+    attempt did commit finds the state already moved and fails closed."""
     placeholder = "%s"
     blob, real = "BYTEA", "DOUBLE PRECISION"
 
@@ -195,11 +198,23 @@ class PostgresStorage(SQLStorage):
             import psycopg
         except ImportError:
             raise OcirtError("kbs database: a postgresql:// URL needs the 'psycopg' package (pip install psycopg)") from None
+        self._psycopg, self._dsn = psycopg, dsn
+        super().__init__(self._connect())
+
+    def _connect(self):
         try:
-            conn = psycopg.connect(dsn, autocommit=True)
-        except psycopg.Error as e:
+            return self._psycopg.connect(self._dsn, autocommit=True)
+        except self._psycopg.Error as e:
             raise OcirtError(f"kbs database: cannot connect to PostgreSQL: {str(e).strip()}") from None
-        super().__init__(conn)
+
+    def _run(self, sql, args=()):
+        try:
+            return super()._run(sql, args)
+        except self._psycopg.OperationalError:
+            if not self.conn.closed:
+                raise
+            self.conn = self._connect()
+            return super()._run(sql, args)
 
 
 def open_storage(location):
