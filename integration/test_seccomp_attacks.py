@@ -218,3 +218,13 @@ def test_deny_by_default_allowlist_without_new_privileges_runs(tmp_path):
                          noNewPrivileges=False)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["hello", "unshare-refused"], res.stdout
+
+
+def test_ocirt_features_reports_seccomp(tmp_path):
+    import json
+    from tests.support import run_ocirt
+    res = run_ocirt("features", root=str(tmp_path / "root"), check=True)
+    doc = json.loads(res.stdout)["linux"]["seccomp"]
+    assert doc["enabled"] is True and "SCMP_ACT_NOTIFY" in doc["actions"] and "SCMP_CMP_MASKED_EQ" in doc["operators"]
+    assert "SCMP_ARCH_X86_64" in doc["archs"] or os.uname().machine != "x86_64"
+    assert set(doc["supportedFlags"]) <= set(doc["knownFlags"]) and "SECCOMP_FILTER_FLAG_TSYNC" in doc["supportedFlags"]
