@@ -129,3 +129,17 @@ def test_secret_key_seals_per_workload(tmp_path):
 def test_unusable_database_path(tmp_path):
     with pytest.raises(OcirtError, match="kbs database"):
         SQLiteStorage(str(tmp_path / "missing-dir" / "kbs.db"))
+
+
+def test_postgresql_connection_loss_is_survived(pg_dsn):
+    import psycopg
+    db = storage.open_storage(pg_dsn)
+    try:
+        db.put_workload(_workload("w-reconnect"))
+        pid = db.conn.info.backend_pid
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        assert db.get_workload("w-reconnect").workload_id == "w-reconnect"
+        assert db.conn.info.backend_pid != pid
+    finally:
+        db.close()

@@ -45,6 +45,7 @@ TCB_LAYOUT = {
     "genoa": {"bootloader": 0, "tee": 1, "snp": 6, "microcode": 7},
     "turin": {"fmc": 0, "bootloader": 1, "tee": 2, "snp": 3, "microcode": 7},
 }
+PURGE_GRACE = 120.0             # seconds an expired session is kept before it is deleted
 SAMPLE_PRODUCT = "milan"        # sample reports use Milan's TCB layout (ocirt.kbs.sample)
 
 
@@ -163,10 +164,13 @@ class Verifier:
         except snp.ReportError as e:
             raise Refusal(400, f"attest: bad report: {e}") from None
         expected = snp.expected_report_data(nonce, att.k_mod, att.k_exp)
-        result = snp.verify(report, att.cert_chain, None, product, expected_report_data=expected,
-                            expected_measurement=bytes.fromhex(workload.launch_measurement),
-                            cache_dir=self.config.vcek_cache, kds_url=self.config.kds_url,
-                            trusted_roots=roots)
+        try:
+            result = snp.verify(report, att.cert_chain, None, product, expected_report_data=expected,
+                                expected_measurement=bytes.fromhex(workload.launch_measurement),
+                                cache_dir=self.config.vcek_cache, kds_url=self.config.kds_url,
+                                trusted_roots=roots)
+        except OcirtError as e:  # e.g. an unusable VCEK cache: refuse with the reason, keep serving
+            raise Refusal(403, f"attestation refused: {e}") from None
         if not result.ok:
             raise Refusal(403, f"attestation refused: {result.first_failure()}")
         self.check_policy(att.report, product, workload)
@@ -282,7 +286,12 @@ class KBS:
         if workload is None:
             raise Refusal(404, f"workload {wid!r} is no longer registered", wid)
         try:
-            self.verifier.check(session, workload, att, session.session_id)
+            if self.config.kds_url:
+                # a VCEK download may block for seconds: keep the event loop serving meanwhile
+                await asyncio.get_running_loop().run_in_executor(
+                    None, self.verifier.check, session, workload, att, session.session_id)
+            else:
+                self.verifier.check(session, workload, att, session.session_id)
         except Refusal as r:
             r.workload_id = wid
             raise
@@ -347,9 +356,10 @@ class KBS:
 
     async def _purge_loop(self):
         while True:
-            await asyncio.sleep(min(60.0, self.config.session_ttl))
+            await asyncio.sleep(min(60.0, max(1.0, self.config.session_ttl)))
             try:
-                self.storage.purge_expired(time.time())
+                # keep expired sessions a while, so a late guest hears "expired", not "unknown"
+                self.storage.purge_expired(time.time() - PURGE_GRACE)
             except Exception as e:  # the database may be briefly busy; try again next round
                 self.audit("error", None, status=500, reason=f"purging sessions: {e}")
 
@@ -396,6 +406,15 @@ async def _run(config, sock, ssl_ctx):
     kbs.storage.close()
 
 
+def _run_loop(coro):
+    """uvloop when installed (a faster event loop for the same asyncio code), else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
 def serve(config):
     """Bind, print the listening URL on stdout, serve until SIGTERM/SIGINT."""
     if bool(config.tls_cert) != bool(config.tls_key):
@@ -403,13 +422,20 @@ def serve(config):
     ssl_ctx = _ssl_context(config)
     # fail early (before forking workers) on an unusable database, key or trust setup
     KBS(config).storage.close()
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    workers = max(1, config.workers)
     try:
-        sock = socket.create_server((config.host, config.port), backlog=1024,
-                                    family=socket.AF_INET6 if ":" in config.host else socket.AF_INET)
+        # one listening socket per worker in a SO_REUSEPORT group: the kernel spreads
+        # connections evenly, where one shared socket lets the most awake worker take most
+        sockets = [socket.create_server((config.host, config.port), backlog=1024, family=family,
+                                        reuse_port=workers > 1)]
+        port = sockets[0].getsockname()[1]
+        sockets += [socket.create_server((config.host, port), backlog=1024, family=family, reuse_port=True)
+                    for _ in range(workers - 1)]
     except OSError as e:
         raise OcirtError(f"serve: cannot listen on {config.host}:{config.port}: {e.strerror}") from None
-    sock.setblocking(False)
-    port = sock.getsockname()[1]
+    for sock in sockets:
+        sock.setblocking(False)
     scheme = "https" if ssl_ctx else "http"
     if config.open_registration:
         print("warning: --open-registration: anyone who can reach this server can register workloads",
@@ -418,20 +444,25 @@ def serve(config):
         print("warning: --allow-sample-evidence: SOFTWARE sample evidence is accepted; not for production",
               file=sys.stderr, flush=True)
     print(f"ocirt-kbs listening on {scheme}://{config.host}:{port}{PREFIX}", flush=True)
-    if config.workers <= 1:
-        asyncio.run(_run(config, sock, ssl_ctx))
+    if workers == 1:
+        _run_loop(_run(config, sockets[0], ssl_ctx))
         return 0
     children = []
-    for _ in range(config.workers):
+    for mine in sockets:
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
-                asyncio.run(_run(config, sock, ssl_ctx))
+                for other in sockets:
+                    if other is not mine:
+                        other.close()
+                _run_loop(_run(config, mine, ssl_ctx))
             except BaseException:
                 code = 1
             os._exit(code)
         children.append(pid)
+    for sock in sockets:
+        sock.close()
 
     def forward(signum, _frame):
         for child in children:

@@ -71,7 +71,7 @@ class Session:
 class Storage:
     """What the server needs from a database.  All times are epoch seconds."""
 
-    def put_workload(self, workload): raise NotImplementedError          # insert or replace
+    def put_workload(self, workload): raise NotImplementedError          # insert or replace; drops its sessions
     def get_workload(self, workload_id): raise NotImplementedError       # -> Workload | None
     def delete_workload(self, workload_id): raise NotImplementedError    # -> bool (existed)
     def list_workloads(self): raise NotImplementedError                  # -> [workload_id]
@@ -114,6 +114,8 @@ class SQLStorage(Storage):
         return cur
 
     def put_workload(self, w):
+        # sessions attested against the previous registration must not release the new secret
+        self._run("DELETE FROM sessions WHERE workload_id = ?", (w.workload_id,))
         self._run("INSERT INTO workloads (workload_id, launch_measurement, tee_config, passphrase_sealed, "
                   "allow_debug, min_tcb, created) VALUES (?, ?, ?, ?, ?, ?, ?) "
                   "ON CONFLICT (workload_id) DO UPDATE SET launch_measurement = excluded.launch_measurement, "
@@ -185,6 +187,9 @@ class SQLiteStorage(SQLStorage):
 
 
 class PostgresStorage(SQLStorage):
+    """PostgreSQL through psycopg 3, autocommit.  A dropped connection (database restart,
+    failover) is re-opened once per statement; retrying a guarded UPDATE whose first
+    attempt did commit finds the state already moved and fails closed."""
     placeholder = "%s"
     blob, real = "BYTEA", "DOUBLE PRECISION"
 
@@ -193,11 +198,23 @@ class PostgresStorage(SQLStorage):
             import psycopg
         except ImportError:
             raise OcirtError("kbs database: a postgresql:// URL needs the 'psycopg' package (pip install psycopg)") from None
+        self._psycopg, self._dsn = psycopg, dsn
+        super().__init__(self._connect())
+
+    def _connect(self):
         try:
-            conn = psycopg.connect(dsn, autocommit=True)
-        except psycopg.Error as e:
+            return self._psycopg.connect(self._dsn, autocommit=True)
+        except self._psycopg.Error as e:
             raise OcirtError(f"kbs database: cannot connect to PostgreSQL: {str(e).strip()}") from None
-        super().__init__(conn)
+
+    def _run(self, sql, args=()):
+        try:
+            return super()._run(sql, args)
+        except self._psycopg.OperationalError:
+            if not self.conn.closed:
+                raise
+            self.conn = self._connect()
+            return super()._run(sql, args)
 
 
 def open_storage(location):

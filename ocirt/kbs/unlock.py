@@ -113,6 +113,12 @@ class KbsClient:
 
     def fetch_passphrase(self, workload_id, provider):
         """auth → evidence → attest → key; returns the decrypted passphrase bytes."""
+        try:
+            return self._flow(workload_id, provider)
+        finally:
+            self.conn.close()
+
+    def _flow(self, workload_id, provider):
         from cryptography.hazmat.primitives.asymmetric import padding, rsa
         challenge = self._request("POST", "/auth", protocol.auth_request(workload_id, provider.tee))
         try:
@@ -123,7 +129,7 @@ class KbsClient:
             raise OcirtError(f"KBS {self.url}: auth: the challenge has no nonce") from None
         if not self.cookie:
             raise OcirtError(f"KBS {self.url}: auth: no {protocol.SESSION_COOKIE} cookie in the response")
-        key = rsa.generate_private_key(65537, 2048)
+        key = rsa.generate_private_key(65537, 2048)  # ephemeral: lives only for this exchange
         numbers = key.public_key().public_numbers()
         k_mod, k_exp = protocol.b64_uint(numbers.n), protocol.b64_uint(numbers.e)
         report = provider.report(protocol.binding_hash(nonce, k_mod, k_exp))
@@ -133,13 +139,10 @@ class KbsClient:
             raise OcirtError(f"KBS {self.url}: attest: {body.decode(errors='replace').strip()}")
         sealed = self._request("GET", f"/key/{urllib.parse.quote(workload_id, safe='')}")
         try:
-            ciphertext = bytes.fromhex(json.loads(sealed))
-            return key.decrypt(ciphertext, padding.PKCS1v15())
+            return key.decrypt(bytes.fromhex(json.loads(sealed)), padding.PKCS1v15())
         except (ValueError, TypeError):
             raise OcirtError(f"KBS {self.url}: key: the response is not a hex JSON string "
                              "sealed to our key") from None
-        finally:
-            self.conn.close()
 
 
 def _cryptsetup(args, passphrase, what):
