@@ -8,8 +8,6 @@ fifo; any failure is printed once by ``create`` and everything it made is
 undone.
 """
 import os
-import signal
-import socket
 import time
 
 from ocirt import log
@@ -27,6 +25,7 @@ class CreateOptions:
 
 
 def create(store: StateStore, cid, opts: CreateOptions):
+    import socket
     from ocirt.spec.config import load_bundle
     from ocirt.linux.namespaces import Plan
     from ocirt.linux import caps
@@ -238,6 +237,7 @@ def _freeze_config(path, config):
 
 
 def _undo_create(store, container, cgroup, init_pid):
+    import signal
     if init_pid:
         _kill_and_wait(init_pid, container.pid_start)
     if cgroup:
@@ -261,6 +261,7 @@ def _reap(pid):
 
 def _kill_and_wait(pid, start_time, timeout=5.0):
     """SIGKILL a process we started (checked by start time) and wait for it to go."""
+    import signal
     if proc_start_time(pid)[0] != start_time:
         return
     try:
@@ -367,6 +368,7 @@ def _release_init(container):
 
 def parse_signal(text):
     """runc's parseSignal: a number, or a name with or without SIG, any case."""
+    import signal
     if text is None:
         return signal.SIGTERM
     if text.isdigit():
@@ -392,6 +394,7 @@ def parse_signal(text):
 
 
 def kill(container: Container, sig, all_processes=False):
+    import signal
     status = container.status()
     if status not in ("created", "running", "paused"):
         raise OcirtError("container not running")
@@ -419,6 +422,7 @@ def kill(container: Container, sig, all_processes=False):
 # -- delete --------------------------------------------------------------------
 
 def delete(store: StateStore, container: Container, force=False):
+    import signal
     if container.creating:
         if not force:
             raise OcirtError(f"cannot delete container {container.id} that is not stopped: creating")

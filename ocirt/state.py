@@ -6,19 +6,19 @@ hold the container's ``lock`` (flock) so concurrent commands never corrupt
 it, and the directory is created with ``mkdir`` so two creates of one ID race
 safely: exactly one wins.
 """
-import errno
 import fcntl
 import json
 import os
-import re
 
 from ocirt.errors import ContainerNotFound, OcirtError
 
-_ID_RE = re.compile(r"^[A-Za-z0-9_+.-]+$")
+# runc's rule: [A-Za-z0-9_+.-]+ and not a path such as "..".  Checked without
+# `re`, whose import is a measurable part of a `state` call.
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+.-")
 
 
 def validate_id(container_id):
-    if not _ID_RE.match(container_id) or container_id in (".", ".."):
+    if not container_id or not _ID_CHARS.issuperset(container_id) or container_id in (".", ".."):
         raise OcirtError(f"invalid container ID format: {container_id}")
     return container_id
 
