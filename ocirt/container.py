@@ -17,8 +17,9 @@ from ocirt.state import Container, StateStore, proc_start_time
 
 class CreateOptions:
     def __init__(self, bundle=".", console_socket=None, pid_file=None, no_pivot=False, preserve_fds=0,
-                 systemd_cgroup=False, prog="ocirt", console_fd=None):
+                 systemd_cgroup=False, prog="ocirt", console_fd=None, no_new_keyring=False, pidfd_socket=None):
         self.bundle, self.console_socket, self.pid_file = bundle, console_socket, pid_file
+        self.no_new_keyring, self.pidfd_socket = no_new_keyring, pidfd_socket
         self.no_pivot, self.preserve_fds, self.systemd_cgroup = no_pivot, preserve_fds, systemd_cgroup
         self.prog = prog
         self.console_fd = console_fd  # run -t: our end receives the pty master
@@ -41,6 +42,7 @@ def create(store: StateStore, cid, opts: CreateOptions):
     if opts.console_socket and not terminal:
         raise OcirtError("cannot use console socket if runc will not detach or allocate tty")
     cap_masks = caps.parse(process.get("capabilities")) if process.get("capabilities") is not None else None
+    refuse_unsupported(linux)
     handler = _select_handler(config, rootfs, opts.prog)
     seccomp_filter = None
     if linux.get("seccomp"):
@@ -95,7 +97,7 @@ def create(store: StateStore, cid, opts: CreateOptions):
             seccomp_filter=seccomp_filter,
             seccomp_listener=f"/proc/self/fd/{listener_fd}" if listener_fd is not None else None,
             listen_fds=listen_fds, preserve_fds=opts.preserve_fds, state_for_hooks=state_for_hooks,
-            container=container, started=False, env=None, executable=None)
+            container=container, started=False, env=None, executable=None, no_new_keyring=opts.no_new_keyring)
         preload_for_container(config)
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         stage1_pid = os.fork()
@@ -118,6 +120,8 @@ def create(store: StateStore, cid, opts: CreateOptions):
         container.save()
         if opts.pid_file:
             write_pid_file(opts.pid_file, init_pid)
+        if opts.pidfd_socket:
+            send_pidfd(opts.pidfd_socket, init_pid)
     except BaseException:
         _undo_create(store, container, cgroup, init_pid)
         raise
@@ -161,6 +165,29 @@ def _serve_init(chan, container, config, plan, stage1_pid):
             chan.send("ok", pid=init_pid)
         elif kind == "ready":
             return init_pid
+
+
+def refuse_unsupported(linux):
+    """Settings ocirt cannot apply must fail create, never be ignored (spec)."""
+    if linux.get("intelRdt"):
+        raise OcirtError("config.json: linux.intelRdt: Intel RDT (resctrl) is not supported by ocirt")
+    if linux.get("memoryPolicy"):
+        raise OcirtError("config.json: linux.memoryPolicy: NUMA memory policies are not supported by ocirt yet")
+
+
+def send_pidfd(path, pid):
+    """--pidfd-socket (runc >= 1.2): a pidfd of the process over SCM_RIGHTS."""
+    import socket
+    from ocirt.console import connect_socket
+    sock = connect_socket(path)
+    pidfd = os.pidfd_open(pid)
+    try:
+        socket.send_fds(sock, [b"pidfd"], [pidfd])
+    except OSError as e:
+        raise OcirtError(f"cannot send the pidfd over {path}: {e.strerror}") from None
+    finally:
+        os.close(pidfd)
+        sock.close()
 
 
 def _chown_to_container_root(path, linux, plan):

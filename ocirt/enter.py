@@ -18,7 +18,8 @@ from ocirt.linux.sys import C
 
 class ExecRequest:
     def __init__(self, process, detach=False, console_socket=None, pid_file=None, preserve_fds=0,
-                 ignore_paused=False):
+                 ignore_paused=False, pidfd_socket=None):
+        self.pidfd_socket = pidfd_socket
         self.process, self.detach, self.console_socket = process, detach, console_socket
         self.pid_file, self.preserve_fds, self.ignore_paused = pid_file, preserve_fds, ignore_paused
 
@@ -144,6 +145,9 @@ def exec_in(container, req: ExecRequest):
     if req.pid_file:
         from ocirt.container import write_pid_file
         write_pid_file(req.pid_file, target)
+    if req.pidfd_socket:
+        from ocirt.container import send_pidfd
+        send_pidfd(req.pidfd_socket, target)
     if req.detach:
         return 0
     if proxy_sock is not None:
@@ -188,6 +192,8 @@ def _join(ctx, chan):
     from ocirt.linux.namespaces import JOIN_ORDER, TYPES
     lsys.prctl(C.PR_SET_DUMPABLE, 0)  # before joining: /proc/<pid>/exe stays out of reach
     chan.expect("go")
+    from ocirt import process as proc
+    proc.set_cpu_affinity((ctx.process.get("execCPUAffinity") or {}).get("initial"), "process.execCPUAffinity.initial")
     for t in JOIN_ORDER:
         if t in ctx.ns_fds:
             lsys.setns(ctx.ns_fds.pop(t), TYPES[t][0])
@@ -203,6 +209,8 @@ def _prepare_and_exec(ctx, chan):
     process = ctx.process
     user = process.get("user") or {}
     proc.set_rlimits(process.get("rlimits"))
+    proc.set_scheduler(process.get("scheduler"))
+    proc.set_cpu_affinity((process.get("execCPUAffinity") or {}).get("final"), "process.execCPUAffinity.final")
     env = proc.environment(process, user.get("uid", 0))
     proc.chdir_in_root(process.get("cwd") or "/")
     peer = None

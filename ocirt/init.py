@@ -226,6 +226,9 @@ def finish_process(ctx, process, config, in_user_ns):
         classes = {"IOPRIO_CLASS_RT": C.IOPRIO_CLASS_RT, "IOPRIO_CLASS_BE": C.IOPRIO_CLASS_BE,
                    "IOPRIO_CLASS_IDLE": C.IOPRIO_CLASS_IDLE}
         lsys.ioprio_set(classes[io["class"]], io.get("priority", 0))
+    proc.set_scheduler(process.get("scheduler"))
+    if not ctx.no_new_keyring:
+        join_session_keyring(ctx.container.id)
     user = process.get("user") or {}
     env = proc.environment(process, user.get("uid", 0))
     ctx.env = env
@@ -258,6 +261,17 @@ def load_seccomp(ctx):
         status = "running" if ctx.started else "creating"
         seccomp.send_listener(ctx.seccomp_listener, ctx.state_for_hooks(status), notify_fd,
                               (ctx.config.get("linux") or {}).get("seccomp", {}).get("listenerMetadata"))
+
+
+def join_session_keyring(container_id):
+    """Each container gets its own session keyring, as with runc (unless
+    --no-new-keyring); kernels without keyrings simply have none."""
+    import errno
+    try:
+        lsys.keyctl_join_session(f"_ses.{container_id}")
+    except OSError as e:
+        if e.errno not in (errno.ENOSYS, errno.EPERM, errno.EACCES):
+            raise OcirtError(f"cannot join a new session keyring: {e.strerror}") from None
 
 
 def setup_console(ctx, rootfs, process):
