@@ -11,9 +11,7 @@ import io
 import json
 import os
 import signal
-import stat
 import subprocess
-import sys
 import tarfile
 import threading
 import time

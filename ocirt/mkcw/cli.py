@@ -142,7 +142,8 @@ def main(argv=None):
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, _raise_interrupt)
     try:
-        from ocirt.mkcw.convert import Progress, convert
+        from ocirt.mkcw.convert import convert
+        from ocirt.mkcw.progress import Progress
         opts = options_from_args(args)
         result = convert(opts, Progress())
     except OcirtError as e:

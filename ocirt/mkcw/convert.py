@@ -17,12 +17,11 @@ import time
 
 from ocirt.errors import OcirtError
 from ocirt.mkcw import disk, entrypoint, luks, oci, workload
-from ocirt.mkcw.source import open_source, podman
+from ocirt.mkcw.dest import classify_dest, deliver
+from ocirt.mkcw.progress import Progress
+from ocirt.mkcw.source import open_source
 
 HOLE_LIMIT = 32 << 20
-# below this, one `podman load` of an archive on stdin beats load + tag + untag
-# (three podman starts); above it, the two copies podman makes of the archive cost more
-STREAM_LOAD_LIMIT = 64 << 20
 # libkrun's README limits for TDX guests, as the krun handler enforces them
 TDX_MAX_CPUS, TDX_MAX_RAM_MIB = 1, 3072
 RESERVED = ("entrypoint", "krun-sev.json", "disk.img", "tmp", "sev.chain")
@@ -119,61 +118,6 @@ class Options:
             if not os.path.isdir(parent):
                 raise OcirtError(f"DEST {self.dest_target}: directory {parent} does not exist")
         return self
-
-
-def classify_dest(spec):
-    for prefix, kind in (("oci:", "oci"), ("oci-archive:", "oci-archive"), ("containers-storage:", "podman")):
-        if spec.startswith(prefix):
-            return kind, spec[len(prefix):]
-    return "podman", spec
-
-
-class Progress:
-    """A one-line progress bar on a terminal; silent otherwise."""
-
-    def __init__(self, stream=None, enabled=None):
-        import sys
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.total = self.done = 0
-        self.phase = ""
-        self._last = 0.0
-        # OCIRT_MKCW_TIMES=1: one line per phase with its start time (for benchmarks)
-        self._times = os.environ.get("OCIRT_MKCW_TIMES") == "1"
-        self._t0 = time.monotonic()
-
-    def start(self, phase, total=0):
-        if self._times:
-            self.stream.write(f"ocirt-mkcw: +{time.monotonic() - self._t0:.3f}s {phase}\n")
-        self.phase, self.total, self.done = phase, total, 0
-        self._draw(force=True)
-
-    def advance(self, n):
-        self.done += n
-        self._draw()
-
-    def _draw(self, force=False):
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if not force and now - self._last < 0.1 and self.done < self.total:
-            return
-        self._last = now
-        if self.total:
-            frac = min(1.0, self.done / self.total)
-            bar = "#" * int(frac * 30)
-            line = f"\r{self.phase:<22} [{bar:<30}] {frac * 100:5.1f}%"
-        else:
-            line = f"\r{self.phase:<22}" + " " * 40
-        self.stream.write(line)
-        self.stream.flush()
-
-    def finish(self):
-        if self._times:
-            self.stream.write(f"ocirt-mkcw: +{time.monotonic() - self._t0:.3f}s done\n")
-        if self.enabled:
-            self.stream.write("\r" + " " * 70 + "\r")
-            self.stream.flush()
 
 
 def _rfc3339(t):
@@ -303,13 +247,7 @@ def _convert(opts, progress, scratch, plain_dir, stage):
     result = {"workload_id": workload_id, "layer": layer_digest, "manifest": manifest_digest,
               "image_id": config_digest.split(":")[1], "disk_size": encrypted.size,
               "registered": bool(opts.attestation_url)}
-    if opts.dest_kind == "oci":
-        os.chmod(stage, 0o755)
-        os.rename(stage, opts.dest_target)
-    elif opts.dest_kind == "oci-archive":
-        _write_archive(stage, opts.dest_target)
-    else:
-        _load_into_podman(stage, opts.dest_target, config_digest, layer_size, scratch)
+    deliver(opts.dest_kind, opts.dest_target, stage, config_digest, layer_size, scratch)
     return result
 
 
@@ -378,87 +316,3 @@ def _finished_header(formatting, header_path, expected_offset):
     if offset != expected_offset:
         raise OcirtError(f"cryptsetup put the LUKS payload at {offset}, expected {expected_offset}")
     return luks.read_header(header_path, offset)
-
-
-def _stream_into_podman(layout_dir, name, env):
-    """``podman load`` an OCI archive written to its stdin, named by its ref annotation."""
-    import subprocess
-    index_path = os.path.join(layout_dir, "index.json")
-    with open(index_path) as f:
-        index = json.load(f)
-    index["manifests"][0].setdefault("annotations", {})[oci.REF_ANNOTATION] = name
-    with open(index_path, "w") as f:
-        json.dump(index, f, separators=(",", ":"))
-    try:
-        proc = subprocess.Popen(["podman", "load", "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=env)
-    except FileNotFoundError:
-        raise OcirtError("podman not found: needed for podman image destinations") from None
-    try:
-        try:
-            with tarfile.open(fileobj=proc.stdin, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                for entry in ("oci-layout", "index.json", "blobs"):
-                    tar.add(os.path.join(layout_dir, entry), arcname=entry, filter=_normalise)
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass                      # podman gave up early; its stderr says why
-        proc.stdin = None
-        _, err = proc.communicate(timeout=600)
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    if proc.returncode != 0:
-        lines = [l.strip() for l in err.decode(errors="replace").splitlines()
-                 if l.strip() and "level=warning" not in l]
-        # podman lists why each format failed; ours is the oci-archive one
-        ours = [l.lstrip("* ") for l in lines if l.startswith("* oci-archive:")]
-        why = (ours or lines or [f"exit {proc.returncode}"])[-1].replace("Error: ", "")
-        raise OcirtError(f"podman load as {name!r}: {why}")
-
-
-def _write_archive(layout_dir, dest):
-    tmp = dest + ".ocirt-mkcw-tmp"
-    try:
-        with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-            for name in ("oci-layout", "index.json", "blobs"):
-                tar.add(os.path.join(layout_dir, name), arcname=name,
-                        filter=lambda ti: _normalise(ti))
-        os.rename(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _normalise(info):
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
-
-
-def _podman_env(scratch):
-    """podman's own temporary copies go to our scratch directory, so an
-    interrupted load leaves nothing behind either."""
-    tmp = os.path.join(scratch, "podman-tmp")
-    os.makedirs(tmp, mode=0o700, exist_ok=True)
-    return dict(os.environ, TMPDIR=tmp)
-
-
-def _load_into_podman(layout_dir, name, config_digest, layer_size, scratch):
-    env = _podman_env(scratch)
-    if layer_size <= STREAM_LOAD_LIMIT:
-        return _stream_into_podman(layout_dir, name, env)
-    image_id = config_digest.split(":")[1]
-    loaded = podman("load", "-q", "-i", layout_dir, env=env).stdout
-    # podman names an image loaded from a directory after the directory's path
-    temporary = [n.strip() for line in loaded.splitlines() if line.startswith("Loaded image")
-                 for n in line.split(":", 1)[1].split(",") if n.strip()]
-    try:
-        podman("tag", image_id, name)
-    except BaseException:
-        podman("rmi", "-f", image_id, check=False)
-        raise
-    finally:
-        for tmp_name in temporary:
-            podman("untag", image_id, tmp_name, check=False)
