@@ -469,7 +469,11 @@ def delete(store: StateStore, container: Container, force=False):
     if status != "stopped" and not force:
         raise OcirtError(f"cannot delete container {container.id} that is not stopped: {status}")
     if status != "stopped":
-        if container.cgroup:
+        # With a private pid namespace, killing its init kills every process
+        # in it; cgroup-wide kills take the cgroup threadgroup lock (an RCU
+        # grace period), so they are kept for shared pid namespaces and
+        # frozen containers.
+        if container.cgroup and (status == "paused" or not _owns_pid_namespace(container)):
             from ocirt import cgroups
             manager = cgroups.manager_from_dict(container.cgroup)
             try:
@@ -480,6 +484,14 @@ def delete(store: StateStore, container: Container, force=False):
                 pass
         _kill_and_wait(container.pid, container.pid_start)
     destroy(store, container)
+
+
+def _owns_pid_namespace(container):
+    try:
+        namespaces = (container.load_config().get("linux") or {}).get("namespaces") or []
+    except (OSError, ValueError):
+        return False
+    return any(ns.get("type") == "pid" and not ns.get("path") for ns in namespaces)
 
 
 def destroy(store: StateStore, container: Container):
