@@ -418,7 +418,7 @@ def _run_loop(coro):
 def serve(config):
     """Bind, print the listening URL on stdout, serve until SIGTERM/SIGINT."""
     if bool(config.tls_cert) != bool(config.tls_key):
-        raise OcirtError("serve: --tls-cert and --tls-key go together")
+        raise OcirtError("--tls-cert and --tls-key go together")
     ssl_ctx = _ssl_context(config)
     # fail early (before forking workers) on an unusable database, key or trust setup
     KBS(config).storage.close()
@@ -433,7 +433,7 @@ def serve(config):
         sockets += [socket.create_server((config.host, port), backlog=1024, family=family, reuse_port=True)
                     for _ in range(workers - 1)]
     except OSError as e:
-        raise OcirtError(f"serve: cannot listen on {config.host}:{config.port}: {e.strerror}") from None
+        raise OcirtError(f"cannot listen on {config.host}:{config.port}: {e.strerror}") from None
     for sock in sockets:
         sock.setblocking(False)
     scheme = "https" if ssl_ctx else "http"
