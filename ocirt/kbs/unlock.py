@@ -201,6 +201,11 @@ def mount_and_exec(device):  # pragma: no cover - needs a TEE guest with device-
     os.makedirs(LUKS_MOUNT, exist_ok=True)
     if lib.mount(device.encode(), LUKS_MOUNT.encode(), b"ext4", 0, ffi.NULL) != 0:
         raise OcirtError(f"mount {device} on {LUKS_MOUNT}: {os.strerror(ffi.errno)}")
+    # like switch_root: carry the initrd's /dev, /proc, /sys, /run over into the new root
+    for api_fs in ("/dev", "/proc", "/sys", "/run"):
+        target = LUKS_MOUNT + api_fs
+        if os.path.ismount(api_fs) and os.path.isdir(target):
+            lib.mount(api_fs.encode(), target.encode(), ffi.NULL, lib.MS_MOVE, ffi.NULL)  # best effort
     os.chdir(LUKS_MOUNT)
     if lib.mount(b".", b"/", ffi.NULL, lib.MS_MOVE, ffi.NULL) != 0:
         raise OcirtError(f"moving {LUKS_MOUNT} to /: {os.strerror(ffi.errno)}")
