@@ -196,3 +196,10 @@ def manager_from_dict(d):
         raise OcirtError("state.json: cgroup: not a cgroup manager record")
     return Manager(d.get("mode", "v1"), dict(d["paths"]), owned=list(d.get("owned", [])),
                    cgroups_path=d.get("cgroupsPath", ""))
+
+
+def manager_of(container):
+    """The manager saved in a container's state (for the pause/update/ps/events verbs)."""
+    if not container.cgroup:
+        raise OcirtError(f"container {container.id} has no cgroup")
+    return manager_from_dict(container.cgroup)

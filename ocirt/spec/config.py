@@ -34,20 +34,5 @@ def load_bundle(bundle):
 
 
 def validate(config):
-    try:
-        from ocirt.spec.validate import validate_config
-    except ImportError:  # schema validator not built: minimal structural checks
-        validate_config = _minimal_checks
+    from ocirt.spec.validate import validate_config
     validate_config(config)
-
-
-def _minimal_checks(config):
-    v = config.get("ociVersion")
-    if not isinstance(v, str) or not v.startswith("1."):
-        raise ConfigError(f"config.json: $.ociVersion: unsupported version {v!r}")
-    proc = config.get("process")
-    if proc is not None:
-        if not proc.get("args"):
-            raise ConfigError("config.json: $.process.args: at least one entry is required")
-        if not isinstance(proc.get("cwd"), str) or not proc["cwd"].startswith("/"):
-            raise ConfigError("config.json: $.process.cwd: must be an absolute path")
