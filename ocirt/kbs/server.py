@@ -392,7 +392,8 @@ def _ssl_context(config):
 
 async def _run(config, sock, ssl_ctx):
     kbs = KBS(config)
-    runner = web.AppRunner(kbs.app(), access_log=None, handle_signals=False)
+    # idle keep-alive connections are dropped after 15 s: a guest needs three quick requests
+    runner = web.AppRunner(kbs.app(), access_log=None, handle_signals=False, keepalive_timeout=15.0)
     await runner.setup()
     await web.SockSite(runner, sock, ssl_context=ssl_ctx, backlog=1024).start()
     stop = asyncio.Event()
