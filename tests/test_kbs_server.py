@@ -438,10 +438,37 @@ def test_vcek_fetched_from_a_kds_and_cached(tmp_path, tee_key, chains):
 # --- and after all of that ----------------------------------------------------------
 
 def test_zz_server_still_serving_after_every_refusal(server, tee_key, chains, workload):
+    """Runs last in this module (after every refusal above), and provokes one of each itself
+    so it also stands alone."""
+    g = Guest(server, tee_key, chains["trusted"], workload)
+    other = Guest(server, tee_key, chains["other"], workload, send_vcek=True)
+    before = len(server.audit())
+    provoked = []
+    g.auth()
+    provoked.append(g.attest(g.evidence(measurement=bytes(48))))                      # wrong measurement
+    provoked.append(g.attest())                                                        # reused nonce
+    g.auth()
+    bad = bytearray(g.evidence())
+    bad[0x2E8] ^= 1
+    provoked.append(g.attest(bytes(bad)))                                              # bad signature
+    other.auth()
+    provoked.append(other.attest())                                                    # wrong chain
+    g.auth()
+    provoked.append(g.attest(g.evidence(nonce="1" * 32)))                              # report_data
+    provoked.append(g.attest(cookie=None))                                             # missing session
+    provoked.append(g.attest(cookie="0" * 32))                                         # unknown session
+    provoked.append(Guest(server, tee_key, chains["trusted"], "nobody").auth())        # unregistered
+    g.auth()
+    provoked.append(g.attest(g.evidence(policy=sample.DEFAULT_POLICY | sample.POLICY_DEBUG)))  # debug
+    provoked.append(server.request("POST", "/auth", b"{oops")[:2])                     # malformed JSON
+    provoked.append(server.request("POST", "/auth", b"x" * (100 * 1024))[:2])          # oversized
+    statuses = [status for status, _ in provoked]
+    assert all(400 <= st < 500 for st in statuses), provoked
+    assert all(body.strip() for _, body in provoked), provoked
     assert server.alive()
-    assert Guest(server, tee_key, chains["trusted"], workload).flow() == b"correct horse battery staple"
+    assert g.flow() == b"correct horse battery staple"
     audit = server.audit()
-    refusals = [e for e in audit if e["event"] == "refuse"]
-    assert len(refusals) >= 15
+    refusals = [e for e in audit[before:] if e["event"] == "refuse"]
+    assert len(refusals) == len(provoked)
     assert all(e.get("reason") and 400 <= e["status"] < 500 for e in refusals), refusals
     assert not any(e["event"] == "error" for e in audit)
