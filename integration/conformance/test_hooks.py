@@ -247,3 +247,16 @@ def test_failing_poststop_hook_only_warns(rt):
     res = ctr.delete(check=False)
     assert res.returncode == 0, res.stderr
     assert rt.call("state", ctr.id).returncode != 0
+
+
+def test_hook_args_argv0(rt):
+    """config.md "Hooks": `args` has execv semantics: args[0] is the hook's
+    argv[0], independent of `path`."""
+    out = os.path.join(rt.workdir, "argv0")
+    ctr = rt.container(["true"], mutate=lambda c: c.update(hooks={"createRuntime": [
+        {"path": "/bin/sh", "args": ["conformance-argv0", "-c",
+                                     f"tr '\\0' '\\n' < /proc/$$/cmdline | head -n 1 > {out}; echo $0 >> {out}",
+                                     "dollar-zero"]}]}))
+    ctr.create()
+    with open(out) as f:
+        assert f.read() == "conformance-argv0\ndollar-zero\n"

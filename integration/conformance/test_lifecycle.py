@@ -355,3 +355,16 @@ def test_failed_create_leaves_no_cgroups(rt):
         assert cgroup_dirs(name) == []
     finally:
         remove_leftover_cgroups(name)
+
+
+def test_kill_default_signal_is_term(rt):
+    """runc CLI `kill ID` (reference §3): the signal defaults to SIGTERM."""
+    ctr = rt.container(sh('trap "echo got-TERM; exit 0" TERM; echo ready; while :; do sleep 0.05; done'))
+    ctr.create()
+    ctr.start()
+    deadline = time.monotonic() + 10
+    while "ready" not in ctr.stdout() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    rt.call("kill", ctr.id, check=True)
+    ctr.wait()
+    assert ctr.stdout() == "ready\ngot-TERM\n"
