@@ -297,7 +297,7 @@ def test_concurrent_creates_of_one_id(rt):
     for proc, out in procs:
         codes.append(proc.wait(timeout=60))
         out.close()
-    assert sorted(codes)[0] == 0 and sorted(codes)[1] != 0, codes
+    assert sorted(codes)[0] == 0 and sorted(codes)[1] != 0, (codes, first.stderr(), second.stderr())
     loser = (first, second)[codes.index(max(codes))]
     assert "container with given ID already exists" in loser.stderr()
     assert rt.state(first.id)["status"] == "created"
