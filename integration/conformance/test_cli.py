@@ -92,3 +92,79 @@ def test_version(rt):
     assert " version " in lines[0]
     assert any(line.startswith("spec:") for line in lines[1:])
 
+
+
+def running_container(rt):
+    ctr = rt.container(["sleep", "600"])
+    ctr.create()
+    ctr.start()
+    return ctr
+
+
+def test_exec_foreground(rt):
+    """Reference §3 `exec`: the command runs in the container (its pid
+    namespace, cwd, env, user flags applied) and `exec` exits with its
+    status."""
+    ctr = running_container(rt)
+    res = rt.call("exec", "--cwd", "/etc", "--env", "CONF_X=exec-env", "--user", "1000:1000", ctr.id,
+                  "sh", "-c", 'pwd; echo $CONF_X; id -u; readlink /proc/self/ns/pid; exit 7')
+    assert res.returncode == 7, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[:3] == ["/etc", "exec-env", "1000"]
+    assert lines[3] == os.readlink(f"/proc/{ctr.pid}/ns/pid")
+
+
+def test_exec_process_json(rt):
+    """Reference §3 `exec -p process.json` (what conmon and the shim send)."""
+    ctr = running_container(rt)
+    path = os.path.join(rt.workdir, "process.json")
+    with open(path, "w") as f:
+        json.dump({"args": ["sh", "-c", "echo from-process-json; id -u"], "cwd": "/tmp", "env": ["PATH=/bin"],
+                   "user": {"uid": 1000, "gid": 1000}, "terminal": False}, f)
+    res = rt.call("exec", "--process", path, ctr.id)
+    assert (res.returncode, res.stdout) == (0, "from-process-json\n1000\n"), res.stderr
+
+
+def test_exec_detached_pid_file(rt):
+    """Reference §3/§6.2 `exec --detach --pid-file`: returns at once with the
+    exec'd process's host pid in the pid file."""
+    ctr = running_container(rt)
+    pid_file = os.path.join(rt.workdir, "exec.pid")
+    with open(os.path.join(rt.workdir, "exec.err"), "w+") as err:
+        # files, not pipes: the detached process keeps its stdio open
+        res = rt.call("exec", "--detach", "--pid-file", pid_file, ctr.id, "sleep", "600", stdout=err, stderr=err)
+        err.seek(0)
+        assert res.returncode == 0, err.read()
+    with open(pid_file) as f:
+        pid = int(f.read())
+    assert os.readlink(f"/proc/{pid}/ns/pid") == os.readlink(f"/proc/{ctr.pid}/ns/pid")
+
+
+def test_exec_missing_binary_255(rt):
+    """Reference §3/§8.2: when the runtime cannot start the exec'd process it
+    exits 255, with "no such file or directory" in the message (podman: 127),
+    and writes no pid file."""
+    ctr = running_container(rt)
+    pid_file = os.path.join(rt.workdir, "exec.pid")
+    res = rt.call("exec", "--pid-file", pid_file, ctr.id, "/no/such/binary")
+    assert res.returncode == 255, (res.returncode, res.stderr)
+    assert "no such file or directory" in res.stderr.lower(), res.stderr
+    assert not os.path.exists(pid_file)
+
+
+def test_exec_stopped_container_fails(rt):
+    """Reference §3 `exec`: refuses stopped containers."""
+    ctr = rt.container(["true"])
+    ctr.create()
+    ctr.start()
+    ctr.wait()
+    assert rt.call("exec", ctr.id, "true").returncode != 0
+
+
+def test_pause_resume(rt):
+    """Reference §3 `pause`/`resume`: state reads `paused`, then `running`."""
+    ctr = running_container(rt)
+    rt.call("pause", ctr.id, check=True)
+    assert ctr.state()["status"] == "paused"
+    rt.call("resume", ctr.id, check=True)
+    assert ctr.state()["status"] == "running"
