@@ -162,3 +162,15 @@ def test_verbs_on_missing_container(tmp_path):
     for verb in ("pause", "resume", "update", "ps", "events"):
         res = run_ocirt(verb, "nope", root=str(tmp_path))
         assert res.returncode == 1 and "container does not exist" in res.stderr, (verb, res.stderr)
+
+
+def test_cgroup_namespace_shows_the_container_its_own_root(tmp_path):
+    def cgroupns(config):
+        namespaces = config["linux"]["namespaces"]
+        if not any(n["type"] == "cgroup" for n in namespaces):
+            namespaces.append({"type": "cgroup"})
+    bundle = make_bundle(str(tmp_path / "bundle"), args=("cat", "/proc/self/cgroup"), mutate=cgroupns)
+    res = run_ocirt("run", "--bundle", bundle, f"ns-{uuid.uuid4().hex[:8]}", root=str(tmp_path / "root"))
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.split()
+    assert lines and all(line.endswith(":/") for line in lines), lines
