@@ -23,7 +23,7 @@ if [ -z "$python" ]; then
 fi
 case "$python" in /*) ;; *) echo "install.sh: PYTHON must be an absolute path" >&2; exit 1 ;; esac
 mkdir -p "$hooks_dir" "$libexec"
-install -m 0755 "$here/krun-cw-guard.py" "$libexec/krun-cw-guard.py"
+install -m 0644 "$here/krun-cw-guard.py" "$libexec/krun-cw-guard.py"
 "$python" -I -S - "$here/ocirt-krun-cw-guard.json.in" "$hooks_dir/ocirt-krun-cw-guard.json" "$python" "$libexec" <<'PY'
 import json, sys
 template, target, python, libexec = sys.argv[1:]

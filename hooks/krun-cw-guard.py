@@ -9,16 +9,16 @@ create with a message saying how to run it.
 It lets the container start only when the krun handler will run it, judged
 from the runtime that runs this hook (its parent process) and the annotations:
 * the runtime was started as ``krun`` (ocirt's or crun's ``krun`` symlink,
-  which applies krun to every container); or
+  which applies krun to every container) or ``krun-ocirt``; or
 * the runtime is ocirt or crun and annotation ``run.oci.handler`` is ``krun``,
   ``krun-sev`` or ``krun-tdx`` (both boot a ``/krun-sev.json`` image as a TEE);
   runc and others ignore that annotation, so for them it does not count;
 and never for a Kubernetes sandbox, which gets no handler.
 
 Installed as a prestart hook through podman's hooks.d (see install.sh).  It
-is run by an absolute interpreter path with ``-I -S``: a pyenv-style shell
-shim costs ~100 ms per container, the real interpreter ~15 ms, and ``-I``
-keeps the caller's PYTHON* environment and the current directory out.  Only
+is run by an absolute interpreter path with ``-I -S``, never a pyenv-style
+shell shim (a shell plus a version lookup on every container start), and
+``-I`` keeps the caller's PYTHON* environment and the current directory out.  Only
 the standard library is used; it fails closed (exit 1) on a state it cannot
 read, because a guard that lets unknown input through guards nothing.
 """
@@ -29,6 +29,7 @@ import sys
 
 HANDLERS = ("krun", "krun-sev", "krun-tdx")
 HANDLER_RUNTIMES = ("ocirt", "crun", "krun")   # runtimes that honour run.oci.handler=krun*
+KRUN_PROGRAMS = ("krun", "krun-ocirt")            # runtimes that apply krun to every container
 TEE_CONFIG = "krun-sev.json"
 MAX_JSON = 16 << 20
 
@@ -84,7 +85,7 @@ def main():
     annotations = state.get("annotations") or config.get("annotations") or {}
     sandbox = annotations.get("io.kubernetes.cri.container-type") == "sandbox"
     runtime = runtime_program()
-    if not sandbox and (runtime == "krun" or (runtime in HANDLER_RUNTIMES
+    if not sandbox and (runtime in KRUN_PROGRAMS or (runtime in HANDLER_RUNTIMES
                                               and annotations.get("run.oci.handler") in HANDLERS)):
         return 0
     handler = "krun-tdx" if tee_kind(rootfs) == "tdx" else "krun-sev"

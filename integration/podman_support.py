@@ -31,7 +31,8 @@ events_logger = "file"
 def runtime_binary():
     path = os.environ.get(RUNTIME_ENV)
     if path:
-        return path
+        # podman and hooks run it from other directories
+        return os.path.abspath(shutil.which(path) or path)
     from tests.support import ocirt_bin
     return ocirt_bin()
 
@@ -61,7 +62,8 @@ class Podman:
     def __call__(self, *args, timeout=60, check=False, **kw):
         kw.setdefault("capture_output", True)
         kw.setdefault("text", True)
-        kw.setdefault("stdin", subprocess.DEVNULL)
+        if "input" not in kw:
+            kw.setdefault("stdin", subprocess.DEVNULL)
         res = subprocess.run(self.cmd(*args), env=self.env, timeout=timeout, **kw)
         if check and res.returncode != 0:
             raise AssertionError(f"podman {' '.join(args)} failed ({res.returncode}): {res.stderr}")

@@ -160,18 +160,6 @@ def test_missing_podman_image_is_one_line(pm):
     assert os.listdir(pm.scratch) == []
 
 
-def test_krun_handler_receives_disk_and_config(pm, tmp_path):
-    """With the krun handler's libkrun test double, /disk.img and /krun-sev.json reach libkrun."""
-    try:
-        from ocirt import handlers
-    except ImportError:
-        pytest.skip("ocirt.handlers does not exist on this branch yet (the krun handler is built on branch krun)")
-    if not hasattr(handlers, "select") or not hasattr(handlers, "test_double"):
-        pytest.skip("ocirt.handlers has no krun handler with a libkrun test double on this branch yet "
-                    "(branch krun); this check needs handlers.select() and handlers.test_double")
-    pytest.skip("krun handler test-double interface not yet published in docs/ARCHITECTURE.md")
-
-
 def _peek_memory(pid, needle):
     """Read every readable private mapping of ``pid`` with python-ptrace; True if ``needle`` is there."""
     from ptrace.debugger import PtraceDebugger
@@ -228,3 +216,83 @@ def test_what_the_host_can_see(pm):
         assert not grep_tree(root, MARKER)
     finally:
         pm("image", "unmount", "localhost/mkcw-see:1", check=False)
+
+
+def test_podman_saved_archive_and_layout_sources(pm):
+    """OCI archives and layouts written by podman itself convert to the same files."""
+    archive = pm.base / "saved.tar"
+    layout = pm.base / "saved-dir"
+    pm("save", "--format", "oci-archive", "-o", str(archive), "localhost/mkcw-src:1")
+    pm("save", "--format", "oci-dir", "-o", str(layout), "localhost/mkcw-src:1")
+    for i, source in enumerate((str(archive), str(layout))):
+        dest = pm.base / f"from-saved-{i}"
+        res = pm.mkcw("-p", PASSPHRASE.decode(), *FAST_KDF, source, f"oci:{dest}")
+        assert res.returncode == 0, res.stderr
+        _, _, layers = read_layout(str(dest))
+        with tarfile.open(layers[0]) as tar:
+            tar.extract("disk.img", pm.base / f"saved-layer-{i}", filter="fully_trusted")
+        plain = decrypt_payload(str(pm.base / f"saved-layer-{i}" / "disk.img"), str(pm.base / f"saved-{i}.ext4"))
+        files = tree(dump_ext4(plain, str(pm.base / f"saved-files-{i}")), dir_mask=0o777)
+        kc = json.loads(files.pop(".krun_config.json")[2])
+        assert kc["config"]["Cmd"] == ["/bin/sh", "-c", "echo hello from busybox"]
+        files.pop("lost+found")
+        assert files == tree(pm.rootfs, dir_mask=0o777)
+    assert os.listdir(pm.scratch) == []
+
+
+@pytest.mark.parametrize("source", ["localhost/mkcw-src:1", "big"])
+def test_bad_podman_dest_name_leaves_no_image(pm, source):
+    """Small results are loaded from an archive on stdin, big ones (> 64 MiB) from a directory then tagged."""
+    if source == "big":
+        big = pm.base / "big-rootfs"
+        if not big.exists():
+            shutil.copytree(pm.rootfs, big, symlinks=True)
+            (big / "random.bin").write_bytes(os.urandom(56 << 20))
+        source = f"dir:{big}"
+    before = pm("images", "-q", "--no-trunc", text=True).stdout.split()
+    res = pm.mkcw("-p", "x", *FAST_KDF, source, "Not A Valid:Name")
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "invalid reference format" in lines[0], res.stderr
+    assert pm("images", "-q", "--no-trunc", text=True).stdout.split() == before
+    assert os.listdir(pm.scratch) == []
+
+
+def test_big_result_loads_from_a_directory_and_is_named(pm):
+    big = pm.base / "big-rootfs"
+    if not big.exists():
+        shutil.copytree(pm.rootfs, big, symlinks=True)
+        (big / "random.bin").write_bytes(os.urandom(56 << 20))
+    res = pm.mkcw("-p", "x", *FAST_KDF, f"dir:{big}", "localhost/mkcw-big:1")
+    assert res.returncode == 0, res.stderr
+    images = pm("images", "--format", "{{.Repository}}:{{.Tag}}", text=True).stdout.split()
+    assert "localhost/mkcw-big:1" in images
+    assert not [i for i in images if "ocirt-mkcw" in i]          # the directory-derived name was removed
+    size = int(pm("image", "inspect", "--format", "{{.Size}}", "localhost/mkcw-big:1", text=True).stdout)
+    assert size > 64 << 20
+    assert os.listdir(pm.scratch) == []
+
+
+def test_sigterm_during_podman_load_leaves_nothing(pm):
+    """Interrupted while podman copies the result in: no image, no podman temp file, no scratch."""
+    import signal
+    from tests.mkcw.helpers import mkcw_bin
+    mid = pm.base / "mid-rootfs"
+    if not mid.exists():
+        shutil.copytree(pm.rootfs, mid, symlinks=True)
+        (mid / "random.bin").write_bytes(os.urandom(40 << 20))      # still loaded through stdin (<= 64 MiB)
+    before = pm("images", "-q", "--no-trunc", text=True).stdout.split()
+    proc = subprocess.Popen([mkcw_bin(), "-p", "x", *FAST_KDF, f"dir:{mid}", "localhost/mkcw-interrupted:1"],
+                            env=dict(os.environ, OCIRT_MKCW_TIMES="1", **pm.env), stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if line.endswith(" writing destination\n"):
+            break
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.stderr.read()
+    proc.wait(60)
+    if proc.returncode == 0:
+        pytest.skip("the load finished before the signal arrived")
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert os.listdir(pm.scratch) == []
+    assert pm("images", "-q", "--no-trunc", text=True).stdout.split() == before

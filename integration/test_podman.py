@@ -256,3 +256,19 @@ def test_run_directory_126(podman):
     res = podman("run", "--rm", IMAGE, "/etc")
     assert res.returncode == 126, (res.returncode, res.stderr)
     assert any(s in res.stderr.lower() for s in ("permission denied", "is a directory")), res.stderr
+
+
+def test_run_interactive_stdin(podman):
+    """`podman run -i`: stdin reaches the container through conmon."""
+    res = podman("run", "--rm", "-i", IMAGE, "sh", "-c", "cat; echo eof", input="piped line\n")
+    assert res.stdout == "piped line\neof\n", res.stderr
+
+
+def test_exec_tty(podman, running):
+    """`podman exec -t` from a terminal: the exec'd process gets its own pty
+    (runtime `exec --tty --console-socket`)."""
+    cid = running()
+    status, out = run_with_tty(podman, "exec", "-t", cid, "sh", "-c", "tty; test -t 1 && echo isatty")
+    assert status == 0, out
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines[0].startswith("/dev/pts/") and "isatty" in lines, out

@@ -156,7 +156,7 @@ def _agent(listener, result, errno_ret):
     os.close(fds[0])
 
 
-def _notify_through_ocirt(tmp_path):
+def _notify_through_ocirt(tmp_path, script="mkdir /tmp/by-agent; echo mkdir=$?"):
     import socket
     import threading
     sock_path = str(tmp_path / "agent.sock")
@@ -169,7 +169,7 @@ def _notify_through_ocirt(tmp_path):
     cfg = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock_path, "listenerMetadata": "from-config",
            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}
     try:
-        res = _run_container(tmp_path, cfg, "mkdir /tmp/by-agent; echo mkdir=$?")
+        res = _run_container(tmp_path, cfg, script)
     finally:
         listener.close()
     agent.join(10)
@@ -185,9 +185,9 @@ def test_notify_agent_on_listener_path_answers_for_the_container(tmp_path):
     assert state["state"]["id"].startswith("seccomp-") and os.path.isabs(state["state"]["bundle"])
 
 
-@pytest.mark.xfail(strict=True, reason="core: the init sends the state before it knows its host pid (pid 0)")
 def test_listener_state_pid_is_the_container_process(tmp_path):
-    res, result = _notify_through_ocirt(tmp_path)
+    # exec: the container process itself (not a child of sh) makes the call
+    res, result = _notify_through_ocirt(tmp_path, script="exec mkdir /tmp/by-agent")
     assert result["state"]["pid"] == result["state"]["state"]["pid"] == result["notified_pid"] > 0
 
 
@@ -200,8 +200,6 @@ NOT_IN_OLD_ALLOWLISTS = {"close_range", "clone3", "openat2", "faccessat2", "epol
                          "bpf", "perf_event_open", "kexec_load", "kexec_file_load", "reboot", "chroot", "clone"}
 
 
-@pytest.mark.xfail(strict=True, reason="core: the init calls close_range after an early seccomp load "
-                                       "(noNewPrivileges false) and old allowlists lack it")
 def test_deny_by_default_allowlist_without_new_privileges_runs(tmp_path):
     if not os.path.exists(UNISTD_64):
         pytest.skip(f"{UNISTD_64} (linux-libc-dev) lists the syscall names this profile allows")
@@ -218,3 +216,13 @@ def test_deny_by_default_allowlist_without_new_privileges_runs(tmp_path):
                          noNewPrivileges=False)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["hello", "unshare-refused"], res.stdout
+
+
+def test_ocirt_features_reports_seccomp(tmp_path):
+    import json
+    from tests.support import run_ocirt
+    res = run_ocirt("features", root=str(tmp_path / "root"), check=True)
+    doc = json.loads(res.stdout)["linux"]["seccomp"]
+    assert doc["enabled"] is True and "SCMP_ACT_NOTIFY" in doc["actions"] and "SCMP_CMP_MASKED_EQ" in doc["operators"]
+    assert "SCMP_ARCH_X86_64" in doc["archs"] or os.uname().machine != "x86_64"
+    assert set(doc["supportedFlags"]) <= set(doc["knownFlags"]) and "SECCOMP_FILTER_FLAG_TSYNC" in doc["supportedFlags"]

@@ -8,8 +8,6 @@ fifo; any failure is printed once by ``create`` and everything it made is
 undone.
 """
 import os
-import signal
-import socket
 import time
 
 from ocirt import log
@@ -19,18 +17,20 @@ from ocirt.state import Container, StateStore, proc_start_time
 
 class CreateOptions:
     def __init__(self, bundle=".", console_socket=None, pid_file=None, no_pivot=False, preserve_fds=0,
-                 systemd_cgroup=False, prog="ocirt", console_fd=None):
+                 systemd_cgroup=False, prog="ocirt", console_fd=None, no_new_keyring=False, pidfd_socket=None):
         self.bundle, self.console_socket, self.pid_file = bundle, console_socket, pid_file
+        self.no_new_keyring, self.pidfd_socket = no_new_keyring, pidfd_socket
         self.no_pivot, self.preserve_fds, self.systemd_cgroup = no_pivot, preserve_fds, systemd_cgroup
         self.prog = prog
         self.console_fd = console_fd  # run -t: our end receives the pty master
 
 
 def create(store: StateStore, cid, opts: CreateOptions):
+    import _socket  # the C module: socket.py costs ~5 ms of imports (enum) per create
     from ocirt.spec.config import load_bundle
     from ocirt.linux.namespaces import Plan
     from ocirt.linux import caps
-    from ocirt.init import Channel, InitContext, run_child, stage1
+    from ocirt.init import Channel, InitContext, preload_for_container, run_child, stage1
 
     bundle, config, rootfs = load_bundle(opts.bundle)
     linux = config.get("linux") or {}
@@ -42,6 +42,7 @@ def create(store: StateStore, cid, opts: CreateOptions):
     if opts.console_socket and not terminal:
         raise OcirtError("cannot use console socket if runc will not detach or allocate tty")
     cap_masks = caps.parse(process.get("capabilities")) if process.get("capabilities") is not None else None
+    refuse_unsupported(linux)
     handler = _select_handler(config, rootfs, opts.prog)
     seccomp_filter = None
     if linux.get("seccomp"):
@@ -62,7 +63,11 @@ def create(store: StateStore, cid, opts: CreateOptions):
     try:
         container.config_file = os.path.join(container.dir, "config.json")
         _freeze_config(container.config_file, config)
-        os.mkfifo(container.fifo_path, 0o600)
+        # 0622 and owned by the container's root, as runc does: init opens it
+        # for writing after switching to the container user.
+        os.mkfifo(container.fifo_path, 0o622)
+        os.chmod(container.fifo_path, 0o622)
+        _chown_to_container_root(container.fifo_path, linux, plan)
         fifo_fd = os.open(container.fifo_path, os.O_PATH | os.O_CLOEXEC)
         cleanup_fds.append(fifo_fd)
         console_fd = opts.console_fd
@@ -78,8 +83,12 @@ def create(store: StateStore, cid, opts: CreateOptions):
             listener_fd = os.open(linux["seccomp"]["listenerPath"], os.O_PATH | os.O_CLOEXEC)
             cleanup_fds.append(listener_fd)
 
-        def state_for_hooks(status, _c=container):
-            return _c.oci_state(status)
+        def state_for_hooks(status, pid=None, _c=container):
+            """runtime.md: pid as seen from the namespace the hook runs in."""
+            state = _c.oci_state(status)
+            if pid is not None:
+                state["pid"] = pid
+            return state
 
         ctx = InitContext(
             config=config, bundle=bundle, rootfs=rootfs, ns_plan=plan, join_fds=join_fds,
@@ -88,8 +97,10 @@ def create(store: StateStore, cid, opts: CreateOptions):
             seccomp_filter=seccomp_filter,
             seccomp_listener=f"/proc/self/fd/{listener_fd}" if listener_fd is not None else None,
             listen_fds=listen_fds, preserve_fds=opts.preserve_fds, state_for_hooks=state_for_hooks,
-            env=None, executable=None)
-        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            container=container, started=False, env=None, executable=None, no_new_keyring=opts.no_new_keyring,
+            in_cgroup=False)
+        preload_for_container(config)
+        parent_sock, child_sock = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         stage1_pid = os.fork()
         if stage1_pid == 0:
             parent_sock.close()
@@ -97,10 +108,8 @@ def create(store: StateStore, cid, opts: CreateOptions):
         child_sock.close()
         chan = Channel(parent_sock)
         try:
-            if cgroup:
-                cgroup.add_pid(stage1_pid)
             chan.send("go")
-            init_pid = _serve_init(chan, container, config, plan, stage1_pid)
+            init_pid = _serve_init(chan, container, config, plan, stage1_pid, cgroup)
         finally:
             parent_sock.close()
             _reap(stage1_pid)
@@ -110,6 +119,8 @@ def create(store: StateStore, cid, opts: CreateOptions):
         container.save()
         if opts.pid_file:
             write_pid_file(opts.pid_file, init_pid)
+        if opts.pidfd_socket:
+            send_pidfd(opts.pidfd_socket, init_pid)
     except BaseException:
         _undo_create(store, container, cgroup, init_pid)
         raise
@@ -122,9 +133,15 @@ def create(store: StateStore, cid, opts: CreateOptions):
     return container
 
 
-def _serve_init(chan, container, config, plan, stage1_pid):
-    """Answer stage1/init until init reports ready; return init's host pid."""
-    from ocirt.hooks import run_hooks
+def _serve_init(chan, container, config, plan, stage1_pid, cgroup):
+    """Answer stage1/init until init reports ready; return init's host pid.
+
+    init is moved into its cgroup as soon as its pid is known, while it
+    builds the root filesystem: the first cgroup migration waits out an RCU
+    grace period (~16 ms here) that would otherwise delay everything else.
+    init waits for "cgroup" only before it needs to be inside (cgroup
+    namespace, cgroup mounts, hooks).
+    """
     init_pid = 0
     while True:
         msg = chan.recv()
@@ -141,18 +158,54 @@ def _serve_init(chan, container, config, plan, stage1_pid):
             init_pid = msg["pid"]
             container.pid = init_pid
             container.pid_start = proc_start_time(init_pid)[0]
+            if cgroup:
+                cgroup.add_pid(init_pid)
+            chan.send("cgroup")
         elif kind == "hooks":
             linux = config.get("linux") or {}
             if linux.get("netDevices"):
                 from ocirt.linux.network import move_net_devices
                 move_net_devices(linux["netDevices"], init_pid)
             hooks = config.get("hooks") or {}
-            state = container.oci_state("creating")
-            run_hooks(hooks, "prestart", state)
-            run_hooks(hooks, "createRuntime", state)
-            chan.send("ok")
+            if hooks.get("prestart") or hooks.get("createRuntime"):
+                from ocirt.hooks import run_hooks
+                state = container.oci_state("creating")
+                run_hooks(hooks, "prestart", state)
+                run_hooks(hooks, "createRuntime", state)
+            chan.send("ok", pid=init_pid)
         elif kind == "ready":
             return init_pid
+
+
+def refuse_unsupported(linux):
+    """Settings ocirt cannot apply must fail create, never be ignored (spec)."""
+    if linux.get("intelRdt"):
+        raise OcirtError("config.json: linux.intelRdt: Intel RDT (resctrl) is not supported by ocirt")
+    if linux.get("memoryPolicy"):
+        raise OcirtError("config.json: linux.memoryPolicy: NUMA memory policies are not supported by ocirt yet")
+
+
+def send_pidfd(path, pid):
+    """--pidfd-socket (runc >= 1.2): a pidfd of the process over SCM_RIGHTS."""
+    import socket
+    from ocirt.console import connect_socket
+    sock = connect_socket(path)
+    pidfd = os.pidfd_open(pid)
+    try:
+        socket.send_fds(sock, [b"pidfd"], [pidfd])
+    except OSError as e:
+        raise OcirtError(f"cannot send the pidfd over {path}: {e.strerror}") from None
+    finally:
+        os.close(pidfd)
+        sock.close()
+
+
+def _chown_to_container_root(path, linux, plan):
+    if "user" in plan.new:
+        from ocirt.linux.namespaces import host_id
+        uid = host_id(linux.get("uidMappings"), 0)
+        gid = host_id(linux.get("gidMappings"), 0)
+        os.chown(path, uid if uid is not None else -1, gid if gid is not None else -1)
 
 
 def _select_handler(config, rootfs, prog):
@@ -215,12 +268,13 @@ def device_rules(configured, devices):
 
 def _freeze_config(path, config):
     """Later edits to the bundle's config.json must not matter (spec)."""
-    import json
+    from ocirt import jsonio
     with open(path, "w") as f:
-        json.dump(config, f)
+        f.write(jsonio.dumps(config))
 
 
 def _undo_create(store, container, cgroup, init_pid):
+    import signal
     if init_pid:
         _kill_and_wait(init_pid, container.pid_start)
     if cgroup:
@@ -244,6 +298,7 @@ def _reap(pid):
 
 def _kill_and_wait(pid, start_time, timeout=5.0):
     """SIGKILL a process we started (checked by start time) and wait for it to go."""
+    import signal
     if proc_start_time(pid)[0] != start_time:
         return
     try:
@@ -314,31 +369,43 @@ def start(container: Container):
         run_hooks(config["hooks"], "poststart", container.oci_state("running"), fatal=False)
 
 
-def _release_init(container, timeout=10.0):
-    """Open the exec fifo: init's blocked open returns and it execs the process."""
+def _release_init(container):
+    """Open the exec fifo: init's blocked open returns, it runs the
+    startContainer hooks and answers "0" (exec'ing) or "1<error>"."""
+    import select
     fd = os.open(container.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    answer = b""
     try:
-        deadline = time.monotonic() + timeout
         while True:
             try:
-                if os.read(fd, 1):
-                    return
+                data = os.read(fd, 4096)
             except BlockingIOError:
-                pass
-            # EOF means init has not reopened its end yet, or died
+                data = None
+            if data:
+                answer += data
+                if answer[:1] == b"0":
+                    return
+                continue
+            if data == b"" and answer:
+                break  # init wrote its error and closed
+            # nothing yet: init has not reopened its end, or runs its hooks, or died
             if not container.init_alive():
-                raise OcirtError("cannot start container: its init process exited")
-            if time.monotonic() > deadline:
-                raise OcirtError("cannot start container: init did not respond")
-            time.sleep(0.0005)
+                break
+            select.select([fd], [], [], 0.05)
+            if data == b"":
+                time.sleep(0.0005)  # EOF before init opened its end: poll gently
     finally:
         os.close(fd)
+    if answer[:1] == b"1":
+        raise OcirtError(answer[1:].decode(errors="replace"))
+    raise OcirtError("cannot start container: its init process exited")
 
 
 # -- kill ----------------------------------------------------------------------
 
 def parse_signal(text):
     """runc's parseSignal: a number, or a name with or without SIG, any case."""
+    import signal
     if text is None:
         return signal.SIGTERM
     if text.isdigit():
@@ -364,6 +431,7 @@ def parse_signal(text):
 
 
 def kill(container: Container, sig, all_processes=False):
+    import signal
     status = container.status()
     if status not in ("created", "running", "paused"):
         raise OcirtError("container not running")
@@ -391,11 +459,21 @@ def kill(container: Container, sig, all_processes=False):
 # -- delete --------------------------------------------------------------------
 
 def delete(store: StateStore, container: Container, force=False):
+    import signal
+    if container.creating:
+        if not force:
+            raise OcirtError(f"cannot delete container {container.id} that is not stopped: creating")
+        store.remove(container.id)
+        return
     status = container.status()
-    if status in ("running", "paused") and not force:
+    if status != "stopped" and not force:
         raise OcirtError(f"cannot delete container {container.id} that is not stopped: {status}")
     if status != "stopped":
-        if container.cgroup:
+        # With a private pid namespace, killing its init kills every process
+        # in it; cgroup-wide kills take the cgroup threadgroup lock (an RCU
+        # grace period), so they are kept for shared pid namespaces and
+        # frozen containers.
+        if container.cgroup and (status == "paused" or not _owns_pid_namespace(container)):
             from ocirt import cgroups
             manager = cgroups.manager_from_dict(container.cgroup)
             try:
@@ -406,6 +484,14 @@ def delete(store: StateStore, container: Container, force=False):
                 pass
         _kill_and_wait(container.pid, container.pid_start)
     destroy(store, container)
+
+
+def _owns_pid_namespace(container):
+    try:
+        namespaces = (container.load_config().get("linux") or {}).get("namespaces") or []
+    except (OSError, ValueError):
+        return False
+    return any(ns.get("type") == "pid" and not ns.get("path") for ns in namespaces)
 
 
 def destroy(store: StateStore, container: Container):

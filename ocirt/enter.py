@@ -18,7 +18,8 @@ from ocirt.linux.sys import C
 
 class ExecRequest:
     def __init__(self, process, detach=False, console_socket=None, pid_file=None, preserve_fds=0,
-                 ignore_paused=False):
+                 ignore_paused=False, pidfd_socket=None):
+        self.pidfd_socket = pidfd_socket
         self.process, self.detach, self.console_socket = process, detach, console_socket
         self.pid_file, self.preserve_fds, self.ignore_paused = pid_file, preserve_fds, ignore_paused
 
@@ -65,6 +66,7 @@ def build_process(container, opts, args):
 
 
 def exec_in(container, req: ExecRequest):
+    from ocirt.container import _seccomp_module
     from ocirt.init import Channel, run_child
     from ocirt.linux import caps
     status = container.status()
@@ -87,7 +89,6 @@ def exec_in(container, req: ExecRequest):
     if (config.get("linux") or {}).get("seccomp"):
         seccomp = _seccomp_module()
         seccomp_filter = seccomp.compile(config["linux"]["seccomp"])
-    from ocirt.container import _seccomp_module
     from ocirt.init import preload_for_container
     preload_for_container({"process": process, "linux": config.get("linux") or {}})
     ns_fds = _open_namespaces(container.pid)
@@ -144,6 +145,9 @@ def exec_in(container, req: ExecRequest):
     if req.pid_file:
         from ocirt.container import write_pid_file
         write_pid_file(req.pid_file, target)
+    if req.pidfd_socket:
+        from ocirt.container import send_pidfd
+        send_pidfd(req.pidfd_socket, target)
     if req.detach:
         return 0
     if proxy_sock is not None:
@@ -184,20 +188,20 @@ def _start_time(pid):
 
 
 def _join(ctx, chan):
-    from ocirt.init import run_child
+    from ocirt.init import fork_reporting_pid, run_child
     from ocirt.linux.namespaces import JOIN_ORDER, TYPES
     lsys.prctl(C.PR_SET_DUMPABLE, 0)  # before joining: /proc/<pid>/exe stays out of reach
     chan.expect("go")
+    from ocirt import process as proc
+    proc.set_cpu_affinity((ctx.process.get("execCPUAffinity") or {}).get("initial"), "process.execCPUAffinity.initial")
     for t in JOIN_ORDER:
         if t in ctx.ns_fds:
             lsys.setns(ctx.ns_fds.pop(t), TYPES[t][0])
             if t == "user":
                 os.setresgid(0, 0, 0)
                 os.setresuid(0, 0, 0)
-    pid = os.fork()
-    if pid == 0:
+    if fork_reporting_pid(chan) == 0:
         run_child(_prepare_and_exec, ctx, chan)
-    chan.send("pid", pid=pid)
 
 
 def _prepare_and_exec(ctx, chan):
@@ -205,6 +209,8 @@ def _prepare_and_exec(ctx, chan):
     process = ctx.process
     user = process.get("user") or {}
     proc.set_rlimits(process.get("rlimits"))
+    proc.set_scheduler(process.get("scheduler"))
+    proc.set_cpu_affinity((process.get("execCPUAffinity") or {}).get("final"), "process.execCPUAffinity.final")
     env = proc.environment(process, user.get("uid", 0))
     proc.chdir_in_root(process.get("cwd") or "/")
     peer = None
@@ -215,6 +221,7 @@ def _prepare_and_exec(ctx, chan):
         console.send_master(sock, name, master)
         sock.close()
         os.close(master)
+    proc.seal_fds(ctx.preserve_fds)  # close_range may be outside the container's filter
     if ctx.seccomp_filter is not None:
         from ocirt.linux import seccomp
         if seccomp.load_before_capabilities(process):
@@ -227,7 +234,6 @@ def _prepare_and_exec(ctx, chan):
         console.make_controlling_tty(peer)
     chan.send("ready")
     chan.sock.close()
-    proc.seal_fds(ctx.preserve_fds)
     if ctx.seccomp_filter is not None:
         from ocirt.linux import seccomp
         seccomp.load(ctx.seccomp_filter)

@@ -14,8 +14,9 @@ Every message to the parent travels over one SOCK_SEQPACKET socket; any
 failure is sent as one error line and the process exits: the parent prints
 it once and cleans up.
 """
-import json
 import os
+
+from ocirt import jsonio
 
 from ocirt.errors import OcirtError
 from ocirt.linux import sys as lsys
@@ -30,13 +31,13 @@ class Channel:
 
     def send(self, kind, **fields):
         fields["t"] = kind
-        self.sock.send(json.dumps(fields).encode())
+        self.sock.send(jsonio.dumps(fields).encode())
 
     def recv(self):
         data = self.sock.recv(65536)
         if not data:
             return None
-        return json.loads(data)
+        return jsonio.loads(data)
 
     def expect(self, kind):
         msg = self.recv()
@@ -77,9 +78,26 @@ def _report(chan, msg):
         log.error(msg)
 
 
+def fork_reporting_pid(chan):
+    """fork(); the parent reports the child's pid *before* the child runs, so
+    the runtime always learns the pid before anything the child sends."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(w)
+        os.read(r, 1)
+        os.close(r)
+        return 0
+    os.close(r)
+    chan.send("pid", pid=pid)
+    os.write(w, b"1")
+    os.close(w)
+    return pid
+
+
 def stage1(ctx, chan):
     lsys.prctl(C.PR_SET_DUMPABLE, 0)
-    chan.expect("go")  # the parent has put us in the container's cgroup
+    chan.expect("go")
     plan = ctx.ns_plan
     if "user" in ctx.join_fds:
         lsys.setns(ctx.join_fds.pop("user"), C.CLONE_NEWUSER)
@@ -94,14 +112,12 @@ def stage1(ctx, chan):
         if t in ctx.join_fds:
             from ocirt.linux.namespaces import TYPES
             lsys.setns(ctx.join_fds.pop(t), TYPES[t][0])
-    lsys.unshare(plan.unshare_flags())
+    lsys.unshare(plan.unshare_flags(exclude=("user", "cgroup")))  # cgroup: once init is inside it
     if "time" in plan.new:
         from ocirt.linux.namespaces import write_time_offsets
         write_time_offsets(ctx.config.get("linux", {}).get("timeOffsets"))
-    pid = os.fork()
-    if pid == 0:
+    if fork_reporting_pid(chan) == 0:
         run_child(init, ctx, chan)
-    chan.send("pid", pid=pid)
 
 
 def init(ctx, chan):
@@ -110,18 +126,27 @@ def init(ctx, chan):
     lsys.prctl(C.PR_SET_DUMPABLE, 0)
     os.setsid()
 
+    def enter_cgroup():
+        """Wait until the runtime has moved us into the container's cgroup."""
+        if not ctx.in_cgroup:
+            chan.expect("cgroup")
+            if "cgroup" in plan.new:
+                lsys.unshare(C.CLONE_NEWCGROUP)
+            ctx.in_cgroup = True
+
     rootfs = None
     if plan.has("mount"):
         from ocirt.linux.rootfs import Rootfs
         rootfs = Rootfs(ctx.rootfs, ctx.bundle, user_ns=plan.has("user"))
-        rootfs.prepare()
-        rootfs.mount_all(config.get("mounts"), cgroup_ns=plan.has("cgroup"))
+        rootfs.prepare(linux.get("rootfsPropagation"))
+        rootfs.mount_all(config.get("mounts"), cgroup_ns=plan.has("cgroup"), before_cgroup_mount=enter_cgroup)
         rootfs.create_devices(list(linux.get("devices") or []) + ctx.extra_devices)
+    enter_cgroup()
 
     if "uts" in plan.new or "uts" in plan.join:
         if config.get("hostname"):
-            import socket
-            socket.sethostname(config["hostname"])
+            import _socket
+            _socket.sethostname(config["hostname"])
         if config.get("domainname"):
             lsys.setdomainname(config["domainname"])
     elif config.get("hostname"):
@@ -134,24 +159,24 @@ def init(ctx, chan):
 
     # prestart / createRuntime hooks run by the runtime now; netDevices moved in.
     chan.send("hooks")
-    chan.expect("ok")
+    ctx.container.pid = chan.expect("ok")["pid"]  # our host pid, for the state hooks receive
     if (config.get("hooks") or {}).get("createContainer"):
         from ocirt.hooks import run_hooks
-        run_hooks(config["hooks"], "createContainer", ctx.state_for_hooks("creating"))
+        run_hooks(config["hooks"], "createContainer", ctx.state_for_hooks("creating", os.getpid()))
     if ctx.handler is not None:
         ctx.handler.before_pivot(config, ctx.rootfs)
 
-    preload_for_container(config)
     if rootfs is not None:
         rootfs.pivot(no_pivot=ctx.no_pivot)
         from ocirt.linux import rootfs as rootfs_ops
         if process.get("terminal") and ctx.console_fd is not None:
             setup_console(ctx, rootfs, process)
-        rootfs_ops.set_root_propagation(linux.get("rootfsPropagation"))
         rootfs_ops.mask_paths(linux.get("maskedPaths"))
         rootfs_ops.readonly_paths(linux.get("readonlyPaths"))
         if (config.get("root") or {}).get("readonly"):
             rootfs_ops.remount_root_readonly()
+        # last: once unbindable, nothing can be bound from the tree any more
+        rootfs_ops.set_root_propagation(linux.get("rootfsPropagation"))
     elif process.get("terminal") and ctx.console_fd is not None:
         setup_console(ctx, None, process)
 
@@ -162,25 +187,39 @@ def init(ctx, chan):
 
     chan.send("ready")
     chan.sock.close()
-    wait_for_start(ctx.fifo_fd)
-    if (config.get("hooks") or {}).get("startContainer"):
-        from ocirt.hooks import run_hooks
-        run_hooks(config["hooks"], "startContainer", ctx.state_for_hooks("created"))
+    fifo = wait_for_start(ctx.fifo_fd)
+    try:
+        if (config.get("hooks") or {}).get("startContainer"):
+            from ocirt.hooks import run_hooks
+            run_hooks(config["hooks"], "startContainer", ctx.state_for_hooks("created", os.getpid()))
+    except OcirtError as e:
+        os.write(fifo, b"1" + str(e).encode()[:4000])  # `start` reports it and fails
+        os._exit(1)
+    os.write(fifo, b"0")
+    os.close(fifo)
+    ctx.started = True
     execute(ctx, process)
 
 
 def preload_for_container(config):
-    """Import now what runs after pivot_root / setns(mnt): from then on the
-    host's Python library is out of reach (and must stay so)."""
+    """Import, before forking, everything the container side may need: once
+    in a user namespace (uid no longer root on the host) or after
+    pivot_root / setns(mnt), the host's Python library is out of reach."""
     import resource  # noqa: F401
+    import _socket  # noqa: F401
     import ocirt.process  # noqa: F401
     import ocirt.linux.caps  # noqa: F401
+    import ocirt.linux.mountinfo  # noqa: F401
+    import ocirt.linux.network  # noqa: F401
+    import ocirt.linux.namespaces  # noqa: F401
     import ocirt.linux.rootfs  # noqa: F401
     process = config.get("process") or {}
     if process.get("terminal"):
         import termios  # noqa: F401
+        import tty  # noqa: F401
         import ocirt.console  # noqa: F401
-    if (config.get("hooks") or {}).get("startContainer"):
+    hooks = config.get("hooks") or {}
+    if hooks.get("createContainer") or hooks.get("startContainer"):
         import subprocess  # noqa: F401
         import ocirt.hooks  # noqa: F401
     if (config.get("linux") or {}).get("seccomp"):
@@ -197,12 +236,16 @@ def finish_process(ctx, process, config, in_user_ns):
         classes = {"IOPRIO_CLASS_RT": C.IOPRIO_CLASS_RT, "IOPRIO_CLASS_BE": C.IOPRIO_CLASS_BE,
                    "IOPRIO_CLASS_IDLE": C.IOPRIO_CLASS_IDLE}
         lsys.ioprio_set(classes[io["class"]], io.get("priority", 0))
+    proc.set_scheduler(process.get("scheduler"))
+    if not ctx.no_new_keyring:
+        join_session_keyring(ctx.container.id)
     user = process.get("user") or {}
     env = proc.environment(process, user.get("uid", 0))
     ctx.env = env
     if ctx.listen_fds:
         env["LISTEN_FDS"], env["LISTEN_PID"] = str(ctx.listen_fds), "1"
     proc.chdir_in_root(process.get("cwd") or "/")
+    proc.seal_fds(ctx.listen_fds + ctx.preserve_fds)  # close_range may be outside the container's filter
     load_seccomp_early(ctx, process)
     proc.switch_user(user, ctx.cap_masks, process.get("noNewPrivileges", False), in_user_ns)
     if ctx.handler is None:
@@ -225,8 +268,20 @@ def load_seccomp(ctx):
     flt, ctx.seccomp_filter = ctx.seccomp_filter, None
     notify_fd = seccomp.load(flt)
     if notify_fd is not None and ctx.seccomp_listener:
-        seccomp.send_listener(ctx.seccomp_listener, ctx.state_for_hooks("running"), notify_fd,
+        status = "running" if ctx.started else "creating"
+        seccomp.send_listener(ctx.seccomp_listener, ctx.state_for_hooks(status), notify_fd,
                               (ctx.config.get("linux") or {}).get("seccomp", {}).get("listenerMetadata"))
+
+
+def join_session_keyring(container_id):
+    """Each container gets its own session keyring, as with runc (unless
+    --no-new-keyring); kernels without keyrings simply have none."""
+    import errno
+    try:
+        lsys.keyctl_join_session(f"_ses.{container_id}")
+    except OSError as e:
+        if e.errno not in (errno.ENOSYS, errno.EPERM, errno.EACCES):
+            raise OcirtError(f"cannot join a new session keyring: {e.strerror}") from None
 
 
 def setup_console(ctx, rootfs, process):
@@ -275,17 +330,19 @@ def _sysctl_allowed(key, plan):
 
 
 def wait_for_start(fifo_fd):
-    """Block until ``start`` opens the exec fifo, then tell it we are going."""
+    """Block until ``start`` opens the exec fifo; return our (write) end.
+
+    The caller writes "0" when the process is about to run, or "1<error>"
+    when a startContainer hook failed, so ``start`` can fail as it must.
+    """
     fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
-    os.write(fd, b"0")
-    os.close(fd)
     os.close(fifo_fd)
+    return fd
 
 
 def execute(ctx, process):
     from ocirt import process as proc
     from ocirt import log
-    proc.seal_fds(ctx.listen_fds + ctx.preserve_fds)
     if ctx.seccomp_filter is not None:
         load_seccomp(ctx)
     if ctx.handler is not None:

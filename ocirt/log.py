@@ -32,10 +32,10 @@ def _log_fd():
 
 
 def _format(level, msg):
+    import json
     if _state["json"]:
-        import json
         return json.dumps({"level": level, "msg": msg, "time": rfc3339_now()}) + "\n"
-    return f'time="{rfc3339_now()}" level={level} msg="{msg}"\n'
+    return f'time="{rfc3339_now()}" level={level} msg={json.dumps(msg, ensure_ascii=False)}\n'
 
 
 def _write(level, msg):

@@ -174,3 +174,52 @@ def seal_fds(keep):
         except OSError:
             raise OcirtError(f"--preserve-fds: fd {fd} is not open") from None
     lsys.close_range_cloexec(3 + keep)
+
+
+def set_scheduler(sched, where="process.scheduler"):
+    """process.scheduler through sched_setattr (SCHED_DEADLINE needs it)."""
+    if not sched:
+        return
+    from ocirt.linux import sys as lsys
+    C = lsys.C
+    policies = {"SCHED_OTHER": C.SCHED_NORMAL, "SCHED_FIFO": C.SCHED_FIFO, "SCHED_RR": C.SCHED_RR,
+                "SCHED_BATCH": C.SCHED_BATCH, "SCHED_ISO": None, "SCHED_IDLE": C.SCHED_IDLE,
+                "SCHED_DEADLINE": C.SCHED_DEADLINE}
+    flag_bits = {"SCHED_FLAG_RESET_ON_FORK": C.SCHED_FLAG_RESET_ON_FORK, "SCHED_FLAG_RECLAIM": C.SCHED_FLAG_RECLAIM,
+                 "SCHED_FLAG_DL_OVERRUN": C.SCHED_FLAG_DL_OVERRUN, "SCHED_FLAG_KEEP_POLICY": C.SCHED_FLAG_KEEP_POLICY,
+                 "SCHED_FLAG_KEEP_PARAMS": C.SCHED_FLAG_KEEP_PARAMS,
+                 "SCHED_FLAG_UTIL_CLAMP_MIN": C.SCHED_FLAG_UTIL_CLAMP_MIN,
+                 "SCHED_FLAG_UTIL_CLAMP_MAX": C.SCHED_FLAG_UTIL_CLAMP_MAX}
+    policy = policies.get(sched.get("policy"))
+    if policy is None:
+        raise ConfigError(f"config.json: {where}.policy: unsupported policy {sched.get('policy')!r}")
+    flags = 0
+    for i, name in enumerate(sched.get("flags") or []):
+        if name not in flag_bits:
+            raise ConfigError(f"config.json: {where}.flags[{i}]: unknown flag {name!r}")
+        flags |= flag_bits[name]
+    try:
+        lsys.sched_setattr(policy, flags, sched.get("nice", 0), sched.get("priority", 0), sched.get("runtime", 0),
+                           sched.get("deadline", 0), sched.get("period", 0))
+    except OSError as e:
+        raise OcirtError(f"config.json: {where}: cannot set {sched.get('policy')}: {e.strerror}") from None
+
+
+def parse_cpu_list(text, where):
+    """"0-3,7" -> {0, 1, 2, 3, 7}"""
+    cpus = set()
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            cpus.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise ConfigError(f"config.json: {where}: invalid CPU list {text!r}") from None
+    return cpus
+
+
+def set_cpu_affinity(text, where):
+    if text:
+        try:
+            os.sched_setaffinity(0, parse_cpu_list(text, where))
+        except OSError as e:
+            raise OcirtError(f"config.json: {where}: {e.strerror}") from None

@@ -101,8 +101,31 @@ def test_debug_policy_accepted_when_registration_allows_it(server, tee_key, chai
 
 
 def test_reregistration_replaces_the_passphrase(server, guest):
+    guest.auth()
+    assert guest.attest() == (200, b"")
     assert server.register(guest.wid, passphrase="second")[0] == 200
+    # the session attested against the old registration is gone with it
+    assert_refused(guest.key(), 401, "unknown session")
     assert guest.flow() == b"second"
+
+
+def test_buildah_mkcw_registration_with_open_registration(tmp_path, tee_key, chains):
+    """The exact request buildah 1.39.3 sends (confidential-workloads.md §9): no credential, and
+    with --ignore-attestation-errors no measurement.  Accepted, but such a workload never attests."""
+    srv = KbsServer(str(tmp_path), "--amd-roots", chains["trusted"], "--open-registration")
+    try:
+        body = (b'{"workload_id":"test","launch_measurement":"","passphrase":"fixed","tee_config":'
+                b'"{\\"flags\\":{\\"bits\\":15},\\"minfw\\":{\\"major\\":0,\\"minor\\":0}}"}')
+        assert len(body) == 144
+        status, data, _ = srv.request("POST", "/register_workload", body,
+                                      headers={"Content-Type": "application/json", "User-Agent": "Go-http-client/1.1"})
+        assert (status, data) == (200, b"")
+        g = Guest(srv, tee_key, chains["trusted"], "test")
+        assert g.auth()[0] == 200
+        assert_refused(g.attest(), 403, "without a launch measurement")
+        assert "--open-registration" in srv.proc.stderr.readline()
+    finally:
+        srv.stop()
 
 
 def test_concurrent_flows(server, tee_key, chains, workload):
@@ -173,17 +196,17 @@ def test_refuses_unknown_session(guest):
 def test_refuses_expired_session(tmp_path, tee_key, chains):
     import time
     cache = vcek_cache_for(chains["trusted"], str(tmp_path / "cache"))
-    srv = KbsServer(str(tmp_path), "--amd-roots", chains["trusted"], "--vcek-cache", cache, "--session-ttl", "0.5")
+    srv = KbsServer(str(tmp_path), "--amd-roots", chains["trusted"], "--vcek-cache", cache, "--session-ttl", "1.5")
     try:
         assert srv.register("wl-exp")[0] == 200
         g = Guest(srv, tee_key, chains["trusted"], "wl-exp")
         g.auth()
-        time.sleep(0.7)
+        time.sleep(1.7)
         assert_refused(g.attest(), 401, "session expired")
         # an attested session expires too
         g.auth()
         assert g.attest() == (200, b"")
-        time.sleep(0.7)
+        time.sleep(1.7)
         assert_refused(g.key(), 401, "session expired")
         assert any(e["event"] == "refuse" and "expired" in e["reason"] for e in srv.audit())
     finally:
@@ -371,13 +394,81 @@ def test_replicas_share_a_postgresql_database(tmp_path, tee_key, chains, pg_dsn)
         b.stop()
 
 
+def test_vcek_fetched_from_a_kds_and_cached(tmp_path, tee_key, chains):
+    """No VCEK in the evidence or the cache: the server asks the configured KDS (a loopback stand-in)."""
+    import http.server
+    import threading
+    with open(os.path.join(chains["trusted"], "vcek.der"), "rb") as f:
+        vcek = f.read()
+    asked = []
+
+    class KDS(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            ok = self.path.startswith("/vcek/v1/Milan/" + sample.SAMPLE_CHIP_ID.hex() + "?blSPL=03&teeSPL=00")
+            self.send_response(200 if ok else 404)
+            self.send_header("Content-Length", str(len(vcek) if ok else 0))
+            self.end_headers()
+            if ok:
+                self.wfile.write(vcek)
+
+        def log_message(self, *args):
+            pass
+    kds = http.server.ThreadingHTTPServer(("127.0.0.1", 0), KDS)
+    threading.Thread(target=kds.serve_forever, daemon=True).start()
+    cache = tmp_path / "cache"
+    srv = KbsServer(str(tmp_path / "kbs"), "--amd-roots", chains["trusted"], "--vcek-cache", str(cache),
+                    "--kds-url", f"http://127.0.0.1:{kds.server_address[1]}")
+    try:
+        assert srv.register("wl-kds")[0] == 200
+        for _ in range(2):
+            assert Guest(srv, tee_key, chains["trusted"], "wl-kds").flow() == b"correct horse battery staple"
+        assert len(asked) == 1 and os.listdir(cache)  # fetched once, then served from the cache
+        kds.shutdown()
+        kds.server_close()
+        # a KDS that is gone: a clear refusal for an uncached chip, and the server keeps serving
+        g = Guest(srv, tee_key, chains["trusted"], "wl-kds")
+        g.auth()
+        assert_refused(g.attest(g.evidence(tcb={"snp": 9})), 403, "attestation refused", "KDS")
+        assert Guest(srv, tee_key, chains["trusted"], "wl-kds").flow() == b"correct horse battery staple"
+    finally:
+        srv.stop()
+
+
 # --- and after all of that ----------------------------------------------------------
 
 def test_zz_server_still_serving_after_every_refusal(server, tee_key, chains, workload):
+    """Runs last in this module (after every refusal above), and provokes one of each itself
+    so it also stands alone."""
+    g = Guest(server, tee_key, chains["trusted"], workload)
+    other = Guest(server, tee_key, chains["other"], workload, send_vcek=True)
+    before = len(server.audit())
+    provoked = []
+    g.auth()
+    provoked.append(g.attest(g.evidence(measurement=bytes(48))))                      # wrong measurement
+    provoked.append(g.attest())                                                        # reused nonce
+    g.auth()
+    bad = bytearray(g.evidence())
+    bad[0x2E8] ^= 1
+    provoked.append(g.attest(bytes(bad)))                                              # bad signature
+    other.auth()
+    provoked.append(other.attest())                                                    # wrong chain
+    g.auth()
+    provoked.append(g.attest(g.evidence(nonce="1" * 32)))                              # report_data
+    provoked.append(g.attest(cookie=None))                                             # missing session
+    provoked.append(g.attest(cookie="0" * 32))                                         # unknown session
+    provoked.append(Guest(server, tee_key, chains["trusted"], "nobody").auth())        # unregistered
+    g.auth()
+    provoked.append(g.attest(g.evidence(policy=sample.DEFAULT_POLICY | sample.POLICY_DEBUG)))  # debug
+    provoked.append(server.request("POST", "/auth", b"{oops")[:2])                     # malformed JSON
+    provoked.append(server.request("POST", "/auth", b"x" * (100 * 1024))[:2])          # oversized
+    statuses = [status for status, _ in provoked]
+    assert all(400 <= st < 500 for st in statuses), provoked
+    assert all(body.strip() for _, body in provoked), provoked
     assert server.alive()
-    assert Guest(server, tee_key, chains["trusted"], workload).flow() == b"correct horse battery staple"
+    assert g.flow() == b"correct horse battery staple"
     audit = server.audit()
-    refusals = [e for e in audit if e["event"] == "refuse"]
-    assert len(refusals) >= 15
+    refusals = [e for e in audit[before:] if e["event"] == "refuse"]
+    assert len(refusals) == len(provoked)
     assert all(e.get("reason") and 400 <= e["status"] < 500 for e in refusals), refusals
     assert not any(e["event"] == "error" for e in audit)

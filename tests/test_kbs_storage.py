@@ -67,10 +67,11 @@ def test_nonce_is_single_use_across_connections(open_db):
     a, b = open_db(), open_db()
     a.put_workload(_workload())
     now = time.time()
-    a.create_session(Session("s1", "w1", "snp", SESSION_NEW, now + 60))
-    assert b.consume_nonce("s1", now) is True
-    assert a.consume_nonce("s1", now) is False
-    assert b.consume_nonce("s1", now) is False
+    assert a.create_session(Session("s1", "w1", "snp", SESSION_NEW, now + 60))
+    won = b.consume_nonce("s1", now)
+    assert (won.session_id, won.workload_id, won.tee, won.state) == ("s1", "w1", "snp", "used")
+    assert a.consume_nonce("s1", now) is None
+    assert b.consume_nonce("s1", now) is None
 
 
 def test_racing_replicas_consume_a_nonce_once(open_db):
@@ -80,23 +81,27 @@ def test_racing_replicas_consume_a_nonce_once(open_db):
     conns[0].create_session(Session("race", "w1", "snp", SESSION_NEW, now + 60))
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
         wins = list(pool.map(lambda db: db.consume_nonce("race", now), conns))
-    assert wins.count(True) == 1
+    assert sum(w is not None for w in wins) == 1
 
 
 def test_session_lifecycle_and_expiry(open_db):
     db = open_db()
     db.put_workload(_workload())
     now = time.time()
-    db.create_session(Session("s", "w1", "snp", SESSION_NEW, now + 60))
-    assert db.release("s", now) is False                      # not attested yet
+    assert db.create_session(Session("s", "w1", "snp", SESSION_NEW, now + 60))
+    assert not db.create_session(Session("x", "unregistered", "snp", SESSION_NEW, now + 60))
+    assert db.get_session("x") is None
+    assert db.release("s", "w1", now) is None                 # not attested yet
     assert db.consume_nonce("s", now)
     assert db.authorize("s", "mod", "AQAB", now + 60)
     s = db.get_session("s")
     assert (s.state, s.k_mod, s.k_exp) == ("attested", "mod", "AQAB")
-    assert db.release("s", now) is True
-    assert db.release("s", now) is False                      # once
+    assert db.release("s", "w2", now) is None                 # only for the attested workload
+    released = db.release("s", "w1", now)
+    assert (released.k_mod, released.k_exp, released.state) == ("mod", "AQAB", "released")
+    assert db.release("s", "w1", now) is None                 # once
     db.create_session(Session("old", "w1", "snp", SESSION_NEW, now - 1))
-    assert db.consume_nonce("old", now) is False              # expired
+    assert db.consume_nonce("old", now) is None               # expired
     assert db.purge_expired(now) == 1
     assert db.get_session("old") is None and db.get_session("s") is not None
 
@@ -129,3 +134,17 @@ def test_secret_key_seals_per_workload(tmp_path):
 def test_unusable_database_path(tmp_path):
     with pytest.raises(OcirtError, match="kbs database"):
         SQLiteStorage(str(tmp_path / "missing-dir" / "kbs.db"))
+
+
+def test_postgresql_connection_loss_is_survived(pg_dsn):
+    import psycopg
+    db = storage.open_storage(pg_dsn)
+    try:
+        db.put_workload(_workload("w-reconnect"))
+        pid = db.conn.info.backend_pid
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        assert db.get_workload("w-reconnect").workload_id == "w-reconnect"
+        assert db.conn.info.backend_pid != pid
+    finally:
+        db.close()

@@ -208,3 +208,46 @@ def test_unlock_without_a_reachable_kbs(env, tmp_path):
     disk = write_disk(str(tmp_path / "d.img"), "x", {**FOOTER, "attestation_url": "http://127.0.0.1:9"})
     res = run_unlock(env, disk, "--check-only")
     assert res.returncode == 1 and "KBS http://127.0.0.1:9" in res.stderr and "Traceback" not in res.stderr
+
+
+# --- the last step: switch into the opened disk and exec its workload ------------------------
+
+def test_switch_root_and_exec_runs_the_workload(tmp_path):
+    """In a private mount namespace (nothing leaks to the host): a tmpfs stands in for the
+    opened LUKS disk, holding a busybox root and buildah's /.krun_config.json."""
+    from tests.support import make_rootfs, ocirt_bin
+    ocirt_bin()  # builds the cffi libc binding in place
+    from ocirt.linux._libc import ffi, lib
+    new_root = str(tmp_path / "luksroot")
+    os.mkdir(new_root)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(read_fd)
+            if lib.unshare(lib.CLONE_NEWNS) != 0:
+                raise OSError(ffi.errno, "unshare")
+            if lib.mount(b"none", b"/", ffi.NULL, lib.MS_REC | lib.MS_PRIVATE, ffi.NULL) != 0:
+                raise OSError(ffi.errno, "make / private")
+            if lib.mount(b"tmpfs", new_root.encode(), b"tmpfs", 0, ffi.NULL) != 0:
+                raise OSError(ffi.errno, "tmpfs")
+            make_rootfs(new_root)
+            os.makedirs(new_root + "/srv")
+            with open(new_root + "/.krun_config.json", "w") as f:
+                json.dump({"architecture": "amd64", "os": "linux", "config": {
+                    "Env": ["PATH=/bin", "GREETING=hello-from-the-disk"], "Entrypoint": ["/bin/sh", "-c"],
+                    "Cmd": ["echo $GREETING; pwd; test -e /.krun_config.json && echo rooted; ls /proc/self >/dev/null && echo proc"],
+                    "WorkingDir": "/srv"}}, f)
+            os.dup2(write_fd, 1)
+            unlock.switch_root_and_exec(new_root)
+        except BaseException as e:
+            os.write(2, f"child: {e!r}\n".encode())
+        os._exit(code)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as f:
+        out = f.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, out
+    assert out.split() == ["hello-from-the-disk", "/srv", "rooted", "proc"]
+    assert not os.listdir(new_root)  # the tmpfs lived only in the child's mount namespace

@@ -8,6 +8,7 @@ double records it.  The double boots no VM: it runs the described workload.
 """
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -20,10 +21,9 @@ from ocirt import handlers
 from ocirt.errors import ConfigError, OcirtError
 from tests import support
 from tests.krun import double
+from tests.krun.double import SNP_CONFIG, krun_bundle
 
 MINI_INIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "krun", "mini_init.py")
-SNP_CONFIG = {"tee": "snp", "tee_data": "{\"gen\":\"milan\"}", "workload_id": "test", "cpus": 2, "ram_mib": 512,
-              "attestation_url": ""}
 
 pytestmark = pytest.mark.skipif(not double.gcc_available(), reason="gcc is needed to build the libkrun test double")
 
@@ -41,21 +41,6 @@ def double_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def old_double_dir(tmp_path_factory):
     return double.build(str(tmp_path_factory.mktemp("libkrun-double-old")), old_api=True)
-
-
-def bundle(tmp_path, args=("sh", "-c", "true"), annotations=None, tee=None, disk=True, mutate=None):
-    def edit(config):
-        config["annotations"] = dict(annotations or {})
-        if mutate:
-            mutate(config)
-    path = support.make_bundle(str(tmp_path / "bundle"), args=args, mutate=edit)
-    if tee is not None:
-        with open(os.path.join(path, "rootfs", "krun-sev.json"), "w") as f:
-            f.write(tee if isinstance(tee, str) else json.dumps(tee))
-        if disk:
-            with open(os.path.join(path, "rootfs", "disk.img"), "wb") as f:
-                f.write(b"\0" * 4096)
-    return path
 
 
 def config_of(path):
@@ -91,7 +76,7 @@ class TestSelect:
         h = handlers.select({"annotations": {"run.oci.handler": name}}, str(tmp_path), "ocirt")
         assert h.name == name
 
-    @pytest.mark.parametrize("prog", ["krun", "/usr/local/bin/krun"])
+    @pytest.mark.parametrize("prog", ["krun", "/usr/local/bin/krun", "/usr/local/bin/krun-ocirt"])
     def test_program_name_krun_selects_krun(self, tmp_path, prog):
         assert handlers.select({}, str(tmp_path), prog).name == "krun"
 
@@ -117,12 +102,12 @@ class TestSelect:
     @pytest.mark.parametrize("tee,name", [(SNP_CONFIG, "krun-sev"), (dict(SNP_CONFIG, tee="sev"), "krun-sev"),
                                           (dict(SNP_CONFIG, tee="tdx"), "krun-tdx"), ("not json", "krun-sev")])
     def test_cw_image_picks_the_tee_variant(self, tmp_path, tee, name):
-        path = bundle(tmp_path, annotations={"run.oci.handler": "krun"}, tee=tee)
+        path = krun_bundle(tmp_path, annotations={"run.oci.handler": "krun"}, tee=tee)
         assert handlers.select(config_of(path), os.path.join(path, "rootfs"), "ocirt").name == name
         assert handlers.select(config_of(path), os.path.join(path, "rootfs"), "krun").name == name
 
     def test_cw_image_without_request_gets_no_handler(self, tmp_path):
-        path = bundle(tmp_path, tee=SNP_CONFIG)
+        path = krun_bundle(tmp_path, tee=SNP_CONFIG)
         assert handlers.select(config_of(path), os.path.join(path, "rootfs"), "ocirt") is None
 
     def test_selection_is_import_cheap(self):
@@ -181,7 +166,7 @@ class TestSettings:
         assert "hooks" not in json.dumps(doc) and "secret-annotation" not in json.dumps(doc)
 
     def test_tee_settings_come_from_the_tee_config(self, tmp_path):
-        path = bundle(tmp_path, tee=SNP_CONFIG)
+        path = krun_bundle(tmp_path, tee=SNP_CONFIG)
         rootfs = os.path.join(path, "rootfs")
         assert self.K.vm_settings({}, rootfs, "sev") == {"cpus": 2, "ram_mib": 512, "nested_virt": False,
                                                           "tee": "snp"}
@@ -200,19 +185,19 @@ class TestSettings:
         ([1, 2], "not a JSON object"),
     ])
     def test_bad_tee_config(self, tmp_path, doc, message):
-        path = bundle(tmp_path, tee=doc)
+        path = krun_bundle(tmp_path, tee=doc)
         with pytest.raises(OcirtError, match=message):
             self.K.vm_settings({}, os.path.join(path, "rootfs"), "sev")
 
     def test_tdx_limits(self, tmp_path):
-        path = bundle(tmp_path, tee={**SNP_CONFIG, "tee": "tdx", "cpus": 2})
+        path = krun_bundle(tmp_path, tee={**SNP_CONFIG, "tee": "tdx", "cpus": 2})
         with pytest.raises(OcirtError, match="TDX guests allow at most 1 vCPU and 3072 MiB"):
             self.K.vm_settings({}, os.path.join(path, "rootfs"), "tdx")
 
     def test_tee_config_symlink_cannot_leave_the_rootfs(self, tmp_path):
         outside = tmp_path / "host-secret.json"
         outside.write_text(json.dumps(SNP_CONFIG))
-        path = bundle(tmp_path)
+        path = krun_bundle(tmp_path)
         os.symlink(str(outside), os.path.join(path, "rootfs", "krun-sev.json"))
         # resolved inside the rootfs, the absolute link points at nothing
         with pytest.raises(OcirtError, match="krun-sev.json: No such file or directory"):
@@ -288,7 +273,7 @@ class TestWithDouble:
             c["process"]["env"].append("FOO=bar")
             c["process"]["cwd"] = "/tmp"
             c["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}]
-        path = bundle(tmp_path, args=["sh", "-c", "echo hello $FOO; pwd; ulimit -n; env; exit 7"],
+        path = krun_bundle(tmp_path, args=["sh", "-c", "echo hello $FOO; pwd; ulimit -n; env; exit 7"],
                       annotations={"run.oci.handler": "krun", "krun.cpus": "2", "krun.ram_mib": "300"},
                       mutate=mutate)
         res, calls = run_init(path, double_dir)
@@ -317,19 +302,41 @@ class TestWithDouble:
         with open(os.path.join(path, "rootfs", ".krun_config.json")) as f:
             assert json.load(f)["process"]["cwd"] == "/tmp"
 
+    def test_mount_namespace_required(self, tmp_path, double_dir):
+        def no_mount_ns(c):
+            c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "mount"]
+        path = krun_bundle(tmp_path, annotations={"run.oci.handler": "krun"}, mutate=no_mount_ns)
+        res, calls = run_init(path, double_dir)
+        assert res.returncode == 2
+        assert "linux.namespaces: the krun handler needs a mount namespace" in res.stderr
+        assert calls == []
+
+    @pytest.mark.parametrize("mutate,message", [
+        (lambda c: c["process"]["env"].append("BIG=" + "x" * 70000), "process.env: over 61440 bytes"),
+        (lambda c: c["process"]["env"].append("NUL=a\0b"), r"process.env\[2\]: must be a string without NUL"),
+        (lambda c: c["process"].update(rlimits=[{"type": "RLIMIT_NOPE", "soft": 1, "hard": 1}]),
+         "process.rlimits\\[0\\].type: unknown rlimit"),
+    ])
+    def test_guest_process_errors_at_check(self, tmp_path, double_dir, mutate, message):
+        path = krun_bundle(tmp_path, annotations={"run.oci.handler": "krun"}, mutate=mutate)
+        res, calls = run_init(path, double_dir)
+        assert res.returncode == 2
+        assert re.search(message, res.stderr), res.stderr
+        assert not calls_named(calls, "krun_create_ctx")
+
     def test_missing_command_is_127(self, tmp_path, double_dir):
-        path = bundle(tmp_path, args=["no-such-command"], annotations={"run.oci.handler": "krun"})
+        path = krun_bundle(tmp_path, args=["no-such-command"], annotations={"run.oci.handler": "krun"})
         res, _ = run_init(path, double_dir)
         assert res.returncode == 127
 
     def test_program_name_krun(self, tmp_path, double_dir):
-        path = bundle(tmp_path, args=["sh", "-c", "echo via-prog"])
+        path = krun_bundle(tmp_path, args=["sh", "-c", "echo via-prog"])
         res, calls = run_init(path, double_dir, prog="krun")
         assert res.returncode == 0 and res.stdout == "via-prog\n"
         assert calls_named(calls, "krun_start_enter")
 
     def test_nested_virt(self, tmp_path, double_dir):
-        path = bundle(tmp_path, annotations={"run.oci.handler": "krun", "krun.nested_virt": "1"})
+        path = krun_bundle(tmp_path, annotations={"run.oci.handler": "krun", "krun.nested_virt": "1"})
         res, calls = run_init(path, double_dir)
         assert res.returncode == 0, res.stderr
         assert calls_named(calls, "krun_set_nested_virt")[0]["args"][1] is True
@@ -338,13 +345,13 @@ class TestWithDouble:
                                                   ("krun_create_ctx", 12, "Cannot allocate memory"),
                                                   ("krun_set_vm_config", 22, "Invalid argument")])
     def test_negative_errno_names_the_call(self, tmp_path, double_dir, call, errno_, text):
-        path = bundle(tmp_path, annotations={"run.oci.handler": "krun"})
+        path = krun_bundle(tmp_path, annotations={"run.oci.handler": "krun"})
         res, calls = run_init(path, double_dir, env={"LIBKRUN_DOUBLE_FAIL": f"{call}:{errno_}"})
         assert res.returncode == 1
         assert f"init error: {call}: {text} (errno {errno_}, libkrun.so.1)" in res.stderr
 
     def test_sev_tee_boots_the_disk(self, tmp_path, double_dir):
-        path = bundle(tmp_path, args=["/entrypoint"], annotations={"run.oci.handler": "krun"}, tee=SNP_CONFIG)
+        path = krun_bundle(tmp_path, args=["/entrypoint"], annotations={"run.oci.handler": "krun"}, tee=SNP_CONFIG)
         res, calls = run_init(path, double_dir, devices="kvm,sev")
         assert res.returncode == 0, res.stderr
         assert "TEE boot of /disk.img with /krun-sev.json is not simulated" in res.stderr
@@ -361,7 +368,7 @@ class TestWithDouble:
 
     def test_tdx_tee_loads_libkrun_tdx(self, tmp_path, double_dir):
         tee = {**SNP_CONFIG, "tee": "tdx", "cpus": 1, "ram_mib": 2048}
-        path = bundle(tmp_path, annotations={"run.oci.handler": "krun-tdx"}, tee=tee)
+        path = krun_bundle(tmp_path, annotations={"run.oci.handler": "krun-tdx"}, tee=tee)
         res, calls = run_init(path, double_dir)
         assert res.returncode == 0, res.stderr
         assert {c["variant"] for c in calls} == {2}
@@ -369,28 +376,28 @@ class TestWithDouble:
         assert calls_named(calls, "krun_set_vm_config")[0]["args"][1:] == [1, 2048]
 
     def test_tee_without_disk_fails_at_check(self, tmp_path, double_dir):
-        path = bundle(tmp_path, annotations={"run.oci.handler": "krun-sev"}, tee=SNP_CONFIG, disk=False)
+        path = krun_bundle(tmp_path, annotations={"run.oci.handler": "krun-sev"}, tee=SNP_CONFIG, disk=False)
         res, calls = run_init(path, double_dir, devices="kvm,sev")
         assert res.returncode == 2
         assert "disk.img: No such file or directory: a TEE container boots the image's encrypted disk" in res.stderr
         assert not calls_named(calls, "krun_create_ctx")
 
     def test_sev_without_dev_sev(self, tmp_path, double_dir):
-        path = bundle(tmp_path, annotations={"run.oci.handler": "krun-sev"}, tee=SNP_CONFIG)
+        path = krun_bundle(tmp_path, annotations={"run.oci.handler": "krun-sev"}, tee=SNP_CONFIG)
         res, calls = run_init(path, double_dir, devices="kvm")
         assert res.returncode == 2
         assert "error: krun-sev: /dev/sev unavailable: No such file or directory" in res.stderr
         assert calls == []
 
     def test_without_dev_kvm(self, tmp_path, double_dir):
-        path = bundle(tmp_path, annotations={"run.oci.handler": "krun"})
+        path = krun_bundle(tmp_path, annotations={"run.oci.handler": "krun"})
         res, calls = run_init(path, double_dir, devices="")
         assert res.returncode == 2
         assert "error: krun: /dev/kvm unavailable: No such file or directory" in res.stderr
         assert calls == []
 
     def test_missing_library(self, tmp_path):
-        path = bundle(tmp_path, annotations={"run.oci.handler": "krun"})
+        path = krun_bundle(tmp_path, annotations={"run.oci.handler": "krun"})
         empty = tmp_path / "empty"
         empty.mkdir()
         res, _ = run_init(path, str(empty))
@@ -402,7 +409,7 @@ class TestWithDouble:
         assert not os.path.exists(os.path.join(path, "rootfs", ".krun_config.json"))
 
     def test_library_override_must_be_trusted(self, tmp_path, double_dir):
-        path = bundle(tmp_path, annotations={"run.oci.handler": "krun"})
+        path = krun_bundle(tmp_path, annotations={"run.oci.handler": "krun"})
         res, _ = run_init(path, "relative/dir")
         assert "OCIRT_LIBKRUN_DIR=relative/dir: must be an absolute path" in res.stderr
         loose = tmp_path / "loose"
@@ -416,24 +423,24 @@ class TestWithDouble:
     def test_non_tee_library_refused_for_sev(self, tmp_path, double_dir):
         fake = tmp_path / "fake"
         double.build(str(fake), variants={"libkrun-sev.so.1": 0})   # a plain build under the SEV name
-        path = bundle(tmp_path, annotations={"run.oci.handler": "krun-sev"}, tee=SNP_CONFIG)
+        path = krun_bundle(tmp_path, annotations={"run.oci.handler": "krun-sev"}, tee=SNP_CONFIG)
         res, _ = run_init(path, str(fake), devices="kvm,sev")
         assert res.returncode == 2
         assert "krun-sev: libkrun-sev.so.1 was not built with SEV support" in res.stderr
 
     def test_old_libkrun_falls_back(self, tmp_path, old_double_dir):
-        path = bundle(tmp_path, args=["sh", "-c", "echo old"], annotations={"run.oci.handler": "krun"})
+        path = krun_bundle(tmp_path, args=["sh", "-c", "echo old"], annotations={"run.oci.handler": "krun"})
         res, calls = run_init(path, old_double_dir)
         assert res.returncode == 0 and res.stdout == "old\n", res.stderr
         assert calls_named(calls, "krun_set_root")[0]["args"][1] == "/"
-        path = bundle(tmp_path / "sev", annotations={"run.oci.handler": "krun-sev"}, tee=SNP_CONFIG)
+        path = krun_bundle(tmp_path / "sev", annotations={"run.oci.handler": "krun-sev"}, tee=SNP_CONFIG)
         res, calls = run_init(path, old_double_dir, devices="kvm,sev")
         assert res.returncode == 0, res.stderr   # no krun_has_feature: TEE support probed by symbol
         assert calls_named(calls, "krun_set_tee_config_file")
 
     def test_sigterm_powers_the_vm_off(self, tmp_path, double_dir):
         marker = f"{os.getpid() % 1000 + 100}.25"
-        path = bundle(tmp_path, args=["sleep", marker], annotations={"run.oci.handler": "krun"})
+        path = krun_bundle(tmp_path, args=["sleep", marker], annotations={"run.oci.handler": "krun"})
         proc, log = run_init(path, double_dir, wait=False)
         try:
             deadline = time.monotonic() + 20
@@ -476,3 +483,16 @@ def test_features(double_dir):
     assert run(env) == {"run.oci.ocirt.handlers": "krun,krun-sev,krun-tdx", "run.oci.ocirt.libkrun.variants": ""}
     found = run(dict(env, OCIRT_LIBKRUN_DIR=double_dir, LIBKRUN_DOUBLE_LOG=os.devnull))
     assert found["run.oci.ocirt.libkrun.variants"] == "krun,krun-sev,krun-tdx"
+
+
+def test_pre_parsed_declarations_are_current_and_used(tmp_path):
+    from ocirt.handlers import _libkrun_build
+    _libkrun_build.generate(str(tmp_path))
+    with open(os.path.join(support.REPO, "ocirt", "handlers", "_libkrun_ffi.py"), "rb") as f:
+        committed = f.read()
+    assert (tmp_path / "ocirt" / "handlers" / "_libkrun_ffi.py").read_bytes() == committed, \
+        "run: python -m ocirt.handlers._libkrun_build"
+    code = (f"import sys; sys.path.insert(0, {support.REPO!r}); from ocirt.handlers import libkrun; "
+            "libkrun._get_ffi(); print('pycparser' in sys.modules, 'cffi.api' in sys.modules)")
+    out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]   # no cdef parsing on the create path

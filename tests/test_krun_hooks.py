@@ -84,8 +84,9 @@ def test_krun_handler_runs_it(installed, tmp_path, runtime, handler):
     assert res.returncode == 0, res.stderr
 
 
-def test_runtime_started_as_krun(installed, tmp_path):
-    assert run_hook(installed, tmp_path, make_bundle(tmp_path, tee=SNP), runtime="krun").returncode == 0
+@pytest.mark.parametrize("runtime", ["krun", "krun-ocirt"])
+def test_runtime_started_as_krun(installed, tmp_path, runtime):
+    assert run_hook(installed, tmp_path, make_bundle(tmp_path, tee=SNP), runtime=runtime).returncode == 0
 
 
 def test_sandbox_never_gets_the_handler(installed, tmp_path):

@@ -50,11 +50,16 @@ def test_split_lifecycle(ocirt, bundle, tmp_path):
     assert "does not exist" in ocirt("state", c).stderr
 
 
-def test_delete_of_created_container_kills_init(ocirt, bundle):
+def test_delete_of_created_container(ocirt, bundle):
+    """runtime.md: delete of a container that is not stopped fails and changes
+    nothing (runtime-tools `delete`); with --force it kills init."""
     c = cid()
     assert ocirt("create", "--bundle", bundle(args=["sleep", "30"]), c).returncode == 0
     pid = state(ocirt, c)["pid"]
-    assert ocirt("delete", c).returncode == 0
+    res = ocirt("delete", c)
+    assert res.returncode == 1 and "not stopped" in res.stderr
+    assert state(ocirt, c)["status"] == "created"
+    assert ocirt("delete", "--force", c).returncode == 0
     deadline = time.monotonic() + 5
     while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
         with open(f"/proc/{pid}/stat") as f:

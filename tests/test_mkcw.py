@@ -11,9 +11,7 @@ import io
 import json
 import os
 import signal
-import stat
 import subprocess
-import sys
 import tarfile
 import threading
 import time
@@ -250,10 +248,10 @@ def test_default_key_derivation_costs_about_a_second(tmp):
     dump = subprocess.run(["cryptsetup", "luksDump", str(tmp / "l" / "disk.img")], capture_output=True,
                           text=True, check=True).stdout
     iterations = int(dump.split("Iterations:")[1].split()[0])
-    start = time.perf_counter()
+    start = time.thread_time()          # CPU time: the box is shared, wall time is not the cost
     hashlib.pbkdf2_hmac("sha256", b"x", b"s" * 32, iterations, 64)
-    elapsed = time.perf_counter() - start
-    assert 0.3 < elapsed < 3.0, (iterations, elapsed)
+    elapsed = time.thread_time() - start
+    assert 0.5 < elapsed < 2.0, (iterations, elapsed)
 
 
 def test_luks2_option(tmp):
@@ -366,7 +364,8 @@ def test_help_documents_every_option():
     assert res.returncode == 0
     for opt in ("--type", "--attestation-url", "--passphrase", "--passphrase-file", "--cpus", "--memory",
                 "--workload-id", "--slop", "--firmware-library", "--add-file", "--launch-measurement",
-                "--attestation-token", "--luks-version"):
+                "--attestation-token", "--attestation-token-file", "--attestation-ca", "--insecure-http",
+                "--luks-version", "--kdf-seconds"):
         assert opt in res.stdout
 
 
@@ -404,7 +403,9 @@ def test_registration_request(tmp, kbs):
     measurement = "ab" * 48
     res = run_mkcw("-u", url + "/base", "--launch-measurement", measurement.upper(), "-w", "wid-1",
                    "--attestation-token-file", "/dev/stdin", *FAST_KDF, f"dir:{src}", f"oci:{tmp / 'o'}",
-                   env=dict(_env(tmp), NO_PROXY="*"), input="s3cret-token\n")
+                   env=dict(_env(tmp), http_proxy="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9",
+                            NO_PROXY="", no_proxy=""),       # loopback never goes through a proxy
+                   input="s3cret-token\n")
     assert res.returncode == 0, res.stderr
     assert len(handler.requests) == 1
     path, headers, body = handler.requests[0]
@@ -453,29 +454,147 @@ def test_unreachable_server_leaves_nothing(tmp):
 
 # -- signals -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_mid_conversion_cleans_up(tmp, sig):
+def _start_and_wait_for_mkfs(tmp, src):
+    """Start a conversion and return once mkfs is writing the plaintext ext4."""
+    from tests.mkcw.helpers import mkcw_bin
+    proc = subprocess.Popen([mkcw_bin(), "-p", "x", "--kdf-seconds", "2", f"dir:{src}", f"oci:{tmp / 'o'}"],
+                            env=dict(os.environ, OCIRT_MKCW_TIMES="1", **_env(tmp)), stderr=subprocess.PIPE,
+                            text=True)
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if line.endswith(" making ext4\n"):
+            break
+    assert lines and lines[-1].endswith(" making ext4\n"), lines
+    time.sleep(0.05)
+    return proc
+
+
+def _big_source(tmp):
     src = _source_rootfs(tmp)
     with open(os.path.join(src, "big.bin"), "wb") as f:
         f.write(os.urandom(48 << 20))
-    from tests.mkcw.helpers import mkcw_bin
-    proc = subprocess.Popen([mkcw_bin(), "-p", "x", "--kdf-seconds", "2", f"dir:{src}", f"oci:{tmp / 'o'}"],
-                            env=dict(os.environ, **_env(tmp)), stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    # wait until plaintext exists in the scratch directory, then interrupt
-    while time.monotonic() < deadline:
-        found = [os.path.join(d, f) for d, _, fs in os.walk(tmp / "scratch") for f in fs if f == "disk.ext4"]
-        if found:
-            break
-        time.sleep(0.01)
-    assert found, "conversion never reached mkfs"
+    with open(os.path.join(src, "zz-marker.txt"), "wb") as f:
+        f.write(MARKER * 1000)
+    return src
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_mid_conversion_cleans_up(tmp, sig):
+    proc = _start_and_wait_for_mkfs(tmp, _big_source(tmp))
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 128 + sig
+    err = proc.stderr.read()
+    proc.wait(30)
+    assert proc.returncode == 128 + sig, err
     assert "interrupted" in err
     assert os.listdir(tmp / "scratch") == []
     assert not os.path.exists(tmp / "o")
     assert [n for n in os.listdir(tmp) if n.startswith(".ocirt-mkcw")] == []
-    # no cryptsetup or mkfs child left running
-    ps = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True)
-    assert ps.stdout == b""
+    # no cryptsetup or mkfs child left running (their command lines name the scratch directory)
+    scratch = str(tmp / "scratch").encode()
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if scratch in f.read():
+                    left.append(pid)
+        except OSError:
+            pass
+    assert left == []
+
+
+def test_quiet_without_a_terminal_and_a_bar_on_one(tmp):
+    src = _source_rootfs(tmp)
+    res = run_mkcw("--passphrase-file", "-", *FAST_KDF, f"dir:{src}", f"oci:{tmp / 'quiet'}", env=_env(tmp),
+                   input="from-stdin\n")
+    assert res.returncode == 0 and res.stderr == ""
+    assert res.stdout.startswith("sha256:")               # the manifest digest, for scripts
+    _, _, layers = read_layout(str(tmp / "quiet"))
+    extract_layer(layers[0], tmp / "ql")
+    ok = subprocess.run(["cryptsetup", "open", "--test-passphrase", "--key-file=-", str(tmp / "ql" / "disk.img")],
+                        input=b"from-stdin", capture_output=True)
+    assert ok.returncode == 0                              # the newline is not part of the passphrase
+
+    import pty
+    from tests.mkcw.helpers import mkcw_bin
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([mkcw_bin(), "-p", "x", *FAST_KDF, f"dir:{src}", f"oci:{tmp / 'tty'}"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+                            env=dict(os.environ, **_env(tmp)))
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        seen += data
+    os.close(master)
+    assert proc.wait(60) == 0
+    proc.stdout.close()
+    assert b"encrypting" in seen and b"[" in seen and b"100.0%" in seen
+
+
+def test_tampered_oci_layer_is_refused(tmp):
+    layout = str(tmp / "srclayout")
+    _write_oci_layout(layout, [_layer([_ti("hello", data=b"hi\n")])],
+                      {"architecture": "amd64", "os": "linux", "config": {}})
+    blobs = os.path.join(layout, "blobs", "sha256")
+    index = json.load(open(os.path.join(layout, "index.json")))
+    manifest = json.load(open(os.path.join(blobs, index["manifests"][0]["digest"][7:])))
+    layer_path = os.path.join(blobs, manifest["layers"][0]["digest"][7:])
+    with open(layer_path, "wb") as f:
+        f.write(gzip.compress(_layer([_ti("hello", data=b"evil\n")])))
+    res = run_mkcw("-p", "x", *FAST_KDF, f"oci:{layout}", f"oci:{tmp / 'o'}", env=_env(tmp))
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [
+        f"ocirt-mkcw: {layout}: layer 0: content does not match its digest {manifest['layers'][0]['digest']}"]
+    assert os.listdir(tmp / "scratch") == [] and not os.path.exists(tmp / "o")
+
+
+def test_unwritable_places_are_one_line(tmp):
+    src = _source_rootfs(tmp)
+    res = run_mkcw("-p", "x", *FAST_KDF, f"dir:{src}", f"oci:{tmp / 'o'}", env={"TMPDIR": "/nonexistent/tmp"})
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [
+        "ocirt-mkcw: cannot create a scratch directory in /nonexistent/tmp: No such file or directory"]
+    res = run_mkcw("-p", "x", *FAST_KDF, f"dir:{src}", "oci:/proc/o", env=_env(tmp))
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    assert os.listdir(tmp / "scratch") == []
+
+
+def test_sigkill_leaves_no_plaintext(tmp):
+    """No handler survives SIGKILL: the plaintext ext4 has no name, so the kernel frees it anyway."""
+    proc = _start_and_wait_for_mkfs(tmp, _big_source(tmp))
+    proc.kill()
+    proc.wait(30)
+    proc.stderr.close()
+    time.sleep(0.2)           # mkfs/cryptsetup die with their writes once their last fd closes
+    leftovers = [os.path.join(d, f) for d, _, fs in os.walk(tmp / "scratch") for f in fs]
+    assert leftovers == []    # empty directories only: nothing to read, plaintext or not
+    assert not grep_tree(str(tmp / "scratch"), MARKER)
+
+
+def test_tdx_defaults_and_limits(tmp):
+    src = make_rootfs(str(tmp / "src"), applets=["sh"])
+    res = run_mkcw("-p", "x", "-t", "TDX", *FAST_KDF, f"dir:{src}", f"oci:{tmp / 'o'}", env=_env(tmp))
+    assert res.returncode == 0, res.stderr
+    _, _, layers = read_layout(str(tmp / "o"))
+    extract_layer(layers[0], tmp / "l")
+    doc = json.loads((tmp / "l" / "krun-sev.json").read_bytes())
+    assert (doc["tee"], doc["tee_data"], doc["cpus"], doc["ram_mib"]) == ("tdx", "", 1, 512)
+    res = run_mkcw("-p", "x", "-t", "tdx", "-c", "2", *FAST_KDF, f"dir:{src}", f"oci:{tmp / 'o2'}", env=_env(tmp))
+    assert res.returncode == 1
+    assert res.stderr.strip() == ("ocirt-mkcw: --type tdx: libkrun TDX guests take at most 1 vCPU and 3072 MiB "
+                                  "(got --cpus 2 --memory 512)")
+
+
+def test_usage_errors_are_one_line():
+    for args, words in ((["-c", "abc", "a", "b"], "argument -c/--cpus: 'abc' is not an integer"),
+                        ([], "the following arguments are required: SOURCE, DEST"),
+                        (["--bogus", "a", "b"], "unrecognized arguments: --bogus")):
+        res = run_mkcw(*args)
+        assert res.returncode == 2
+        assert res.stderr.strip().splitlines() == [f"ocirt-mkcw: {words} (see --help)"]

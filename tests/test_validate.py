@@ -354,6 +354,18 @@ BAD_CONFIGS = [
      "required"),
     ("netDevice name not string", lambda c: c["linux"]["netDevices"]["eth1"].update(name=5),
      "$.linux.netDevices.eth1.name", "string"),
+    ("netDevice renamed onto another", lambda c: c["linux"]["netDevices"].update(eth2={"name": "ctr1"}),
+     "$.linux.netDevices.eth2", "ctr1"),
+    ("netDevice kept name clashes", lambda c: c["linux"]["netDevices"]["eth1"].update(name="dummy0"),
+     "$.linux.netDevices.dummy0", "eth1"),
+    ("netDevice name too long", lambda c: c["linux"]["netDevices"]["eth1"].update(name="a" * 16),
+     "$.linux.netDevices.eth1.name", "15 bytes"),
+    ("netDevice name with slash", lambda c: c["linux"]["netDevices"]["eth1"].update(name="a/b"),
+     "$.linux.netDevices.eth1.name", "valid interface name"),
+    ("netDevice host name with colon", lambda c: c["linux"]["netDevices"].update({"eth0:1": {}}),
+     '$.linux.netDevices["eth0:1"]', "valid interface name"),
+    ("netDevice empty name", lambda c: c["linux"]["netDevices"]["eth1"].update(name=""),
+     "$.linux.netDevices.eth1.name", "empty"),
     ("device rule allow missing", lambda c: c["linux"]["resources"]["devices"][0].pop("allow"),
      "$.linux.resources.devices[0].allow", "required"),
     ("device rule access bad", lambda c: c["linux"]["resources"]["devices"][1].update(access="rwx"),
@@ -378,6 +390,12 @@ BAD_CONFIGS = [
      "$.linux.intelRdt.memBwSchema", "match"),
     ("schemata a string (pre-1.3 form)", lambda c: c["linux"]["intelRdt"].update(schemata="L3:0=7f0"),
      "$.linux.intelRdt.schemata", "array"),
+    ("memBwSchema trailing newline", lambda c: c["linux"]["intelRdt"].update(memBwSchema="MB:0=20\n"),
+     "$.linux.intelRdt.memBwSchema", "newlines"),
+    ("schemata entry with newline", lambda c: c["linux"]["intelRdt"].update(schemata=["L3:0=f\nMB:0=1"]),
+     "$.linux.intelRdt.schemata[0]", "match"),
+    ("schemata entry trailing newline", lambda c: c["linux"]["intelRdt"].update(schemata=["L2:0=f", "L3:0=f\n"]),
+     "$.linux.intelRdt.schemata[1]", "one line"),
     ("seccomp defaultAction missing", lambda c: c["linux"]["seccomp"].pop("defaultAction"),
      "$.linux.seccomp.defaultAction", "required"),
     ("seccomp action unknown", lambda c: c["linux"]["seccomp"]["syscalls"][0].update(action="SCMP_ACT_MAYBE"),
@@ -508,3 +526,19 @@ def test_runtime_import_does_not_load_jsonschema():
     out = subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=REPO, check=True, capture_output=True,
                          text=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("document", [[], None, "config", 1, True])
+def test_top_level_must_be_an_object(document):
+    with pytest.raises(ConfigError, match=r"^config.json: \$: must be an object$"):
+        validate.validate_config(document)
+
+
+def test_unknown_fields_are_ignored_not_walked():
+    # the spec asks runtimes to ignore unknown properties; nested junk there must not matter
+    deep = []
+    for _ in range(200):
+        deep = [deep, {"x": deep}]
+    config = dict(MINIMAL, vendorExtension={"deep": deep}, windows={"layerFolders": 5})
+    config["linux"] = {"futureFeature": {"a": [1, 2, None]}}
+    validate.validate_config(config)

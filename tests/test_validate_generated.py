@@ -68,6 +68,8 @@ def test_compiler_refuses_what_it_cannot_check(tmp_path, bad_schema, complaint):
 
 def test_compiled_module_from_a_small_schema(tmp_path):
     docs = minimal_roots({"size": {"type": "integer", "minimum": 1, "maximum": 3},
+                          "name": {"type": "string", "minLength": 1, "maxLength": 3, "pattern": "^[a-z]"},
+                          "ratio": {"type": "number", "minimum": 0},
                           "tags": {"type": "array", "minItems": 1, "items": {"enum": ["a", "b"]}},
                           "closed": {"type": "object", "additionalProperties": False,
                                      "properties": {"ok": {"type": "boolean"}}}})
@@ -75,10 +77,12 @@ def test_compiled_module_from_a_small_schema(tmp_path):
     namespace = {}
     exec(compile(generate(str(tmp_path)), "generated", "exec"), namespace)
     check, violation = namespace["check_config"], namespace["SchemaViolation"]
-    check({"size": 2, "tags": ["a"], "closed": {"ok": True}})
+    check({"size": 2, "tags": ["a"], "closed": {"ok": True}, "name": "abc", "ratio": 0.5})
     for doc, path in [({"size": 0}, "$.size"), ({"size": 2.0}, "$.size"), ({"tags": []}, "$.tags"),
                       ({"tags": ["c"]}, "$.tags[0]"), ({"tags": [1]}, "$.tags[0]"),
-                      ({"closed": {"other": 1}}, "$.closed.other"), ([], "$")]:
+                      ({"closed": {"other": 1}}, "$.closed.other"), ([], "$"), ({"name": ""}, "$.name"),
+                      ({"name": "abcd"}, "$.name"), ({"name": "Abc"}, "$.name"), ({"ratio": -0.5}, "$.ratio"),
+                      ({"ratio": True}, "$.ratio"), ({"ratio": "1"}, "$.ratio")]:
         with pytest.raises(violation) as raised:
             check(doc)
         assert raised.value.path == path, (doc, raised.value.path)

@@ -32,7 +32,8 @@ _ids = itertools.count()
 def runtime_binary():
     path = os.environ.get(RUNTIME_ENV)
     if path:
-        return path
+        # podman and hooks run it from other directories
+        return os.path.abspath(shutil.which(path) or path)
     from tests.support import ocirt_bin
     return ocirt_bin()
 

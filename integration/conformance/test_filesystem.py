@@ -242,3 +242,36 @@ def test_linux_devices(rt):
                           "echo hi > /dev/conf-char && echo writable-by-owner"), mutate=mutate)
     assert ctr.run().splitlines() == ["/dev/conf-char character special file 1 3 640 1000 5",
                                       "/dev/sub/conf-fifo fifo 0 0 600 0 0", "writable-by-owner"]
+
+
+def test_mounts_applied_in_order(rt):
+    """config.md "Mounts": the runtime MUST mount entries in the listed order:
+    a bind below a tmpfs is visible only because the tmpfs came first."""
+    src = host_dir(rt, "ordersrc", {"f": "bound\n"})
+
+    def mutate(config):
+        add_mount(config, "/stack", "tmpfs", ["size=1m"], "tmpfs")
+        add_mount(config, "/stack/inner", src, ["bind"])
+    ctr = rt.container(sh("cat /stack/inner/f"), mutate=mutate)
+    assert ctr.run() == "bound\n"
+
+
+def test_mqueue_and_cgroup_mounts(rt):
+    """config.md "Mounts" with the types runc's default spec uses: `mqueue` at
+    /dev/mqueue and `cgroup` at /sys/fs/cgroup (on this hybrid host: a
+    read-only view holding the v1 controller hierarchies)."""
+    ctr = rt.container(sh("cat /proc/self/mountinfo; echo ---; ls /sys/fs/cgroup"))
+    mountinfo, _, listing = ctr.run().partition("---\n")
+    assert (mountinfo_entry(mountinfo, "/dev/mqueue") or {}).get("fstype") == "mqueue"
+    cgroup_types = {e["fstype"] for mp in ["/sys/fs/cgroup"] + [f"/sys/fs/cgroup/{c}" for c in listing.split()]
+                    if (e := mountinfo_entry(mountinfo, mp))}
+    assert cgroup_types & {"cgroup", "cgroup2"}, mountinfo
+    assert "memory" in listing.split() or "cgroup.controllers" in listing.split(), listing
+
+
+def test_no_pivot(rt):
+    """runc `create --no-pivot` (reference §3): the container still sees only
+    its rootfs as / (set up with MS_MOVE + chroot instead of pivot_root)."""
+    ctr = rt.container(["ls", "-a", "/"])
+    out = ctr.run("--no-pivot")
+    assert set(out.split()) - {".", ".."} == set(os.listdir(ctr.rootfs))

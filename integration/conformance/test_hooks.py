@@ -60,7 +60,7 @@ def hook_run(runtime_path):
             return []
     try:
         record["create"] = ctr.create(check=False)
-        record["after_create"] = ran()
+        record["after_create"] = record["after_start"] = ran()
         if ctr.pid:
             record["ctr_mntns"] = os.readlink(f"/proc/{ctr.pid}/ns/mnt")
             ctr.start(check=False)

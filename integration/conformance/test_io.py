@@ -45,15 +45,10 @@ def test_preserve_fds(rt):
     """runc `--preserve-fds N` (reference §6.3): fds 3..3+N-1 of the runtime
     are passed to the container process as the same numbers."""
     paths = [os.path.join(rt.workdir, f"fd{i}.txt") for i in (3, 4)]
-    files = [open(p, "w") for p in paths]
-    try:
-        # move them to exactly 3 and 4 in the runtime process
-        wrap = ["/bin/sh", "-c", f'exec 3>>{paths[0]} 4>>{paths[1]} && exec "$@"', "sh"]
-        ctr = rt.container(sh("echo three >&3; echo four >&4; test -e /proc/self/fd/5 && echo fd5-leaked; echo done"))
-        out = ctr.run("--preserve-fds", "2", wrap=wrap)
-    finally:
-        for f in files:
-            f.close()
+    # open them as exactly fds 3 and 4 of the runtime process
+    wrap = ["/bin/sh", "-c", f'exec 3>>{paths[0]} 4>>{paths[1]} && exec "$@"', "sh"]
+    ctr = rt.container(sh("echo three >&3; echo four >&4; test -e /proc/self/fd/5 && echo fd5-leaked; echo done"))
+    out = ctr.run("--preserve-fds", "2", wrap=wrap)
     assert out == "done\n"
     assert [open(p).read() for p in paths] == ["three\n", "four\n"]
 
@@ -114,12 +109,16 @@ def test_console_socket(rt):
     """runc console socket (reference §6.1; config.md `terminal`): with
     terminal=true and --console-socket PATH, the runtime connects to PATH
     and sends exactly one fd, a pty master, with SCM_RIGHTS; the container's
-    stdio is the pty slave."""
+    stdio is the pty slave, and /dev/console exists (config-linux.md
+    "Default Devices": /dev/console when terminal is true) and the pty has
+    `consoleSize` (config.md "Console size")."""
     sock_dir = tempfile.mkdtemp(prefix="conf-sock-", dir="/tmp")
     sock_path = os.path.join(sock_dir, "console.sock")
     listener = ConsoleListener(sock_path)
     listener.start()
-    ctr = rt.container(sh("tty; test -t 0 && test -t 1 && echo isatty; echo console-done"), terminal=True)
+    ctr = rt.container(sh("tty; test -t 0 && test -t 1 && echo isatty; "
+                          "test -c /dev/console && echo console-chardev; stty size; echo console-done"),
+                       terminal=True, mutate=lambda c: c["process"].update(consoleSize={"height": 33, "width": 111}))
     master = None
     try:
         ctr.create("--console-socket", sock_path)
@@ -144,7 +143,7 @@ def test_console_socket(rt):
         os.rmdir(sock_dir)
     lines = out.splitlines()
     assert lines[0].startswith("/dev/pts/") or lines[0] == "/dev/console", out
-    assert lines[1:3] == ["isatty", "console-done"], out
+    assert lines[1:5] == ["isatty", "console-chardev", "33 111", "console-done"], out
 
 
 def test_terminal_without_console_socket_fails(rt):

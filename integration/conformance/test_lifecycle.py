@@ -1,11 +1,21 @@
 """Lifecycle, state and operations: runtime-spec runtime.md."""
 import datetime
 import os
+import re
+import subprocess
 import time
 
 from integration.conformance.harness import RFC3339, process_gone, sh, wait_gone
 
 LONG = ["sleep", "600"]
+
+
+def parse_rfc3339(text):
+    """RFC 3339 with any fraction length (Go writes nanoseconds)."""
+    m = re.match(r"^(.{19})(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text)
+    fraction = (m.group(2) or "0")[:6].ljust(6, "0")
+    zone = "+00:00" if m.group(3) == "Z" else m.group(3)
+    return datetime.datetime.fromisoformat(f"{m.group(1)}.{fraction}{zone}")
 
 
 def test_state_after_create(rt):
@@ -23,8 +33,8 @@ def test_state_after_create(rt):
     assert not process_gone(state["pid"])
     assert state["bundle"] == ctr.bundle and os.path.isabs(state["bundle"])
     assert RFC3339.match(state["created"]), state["created"]
-    created = datetime.datetime.fromisoformat(state["created"][:26].rstrip("Z").split("+")[0])
-    assert abs((datetime.datetime.utcnow() - created).total_seconds()) < 120
+    created = parse_rfc3339(state["created"])
+    assert abs((datetime.datetime.now(datetime.timezone.utc) - created).total_seconds()) < 120
 
 
 def test_user_program_not_run_by_create(rt):
@@ -249,3 +259,99 @@ def test_pid_file(rt):
     assert int(raw) == ctr.state()["pid"]
     with open(f"/proc/{int(raw)}/status") as f:
         assert "PPid" in f.read()
+
+
+def test_state_annotations(rt):
+    """runtime.md "State": `annotations` are those of config.json."""
+    annotations = {"org.example.conformance": "yes", "org.example.other": "1"}
+    ctr = rt.container(LONG, mutate=lambda c: c.update(annotations=annotations))
+    ctr.create()
+    assert ctr.state().get("annotations") == annotations
+
+
+def test_create_missing_executable_fails(rt):
+    """runc CLI (reference §1 rule 10, §8.3): `process.args[0]` is checked at
+    create, after pivot_root, and a missing one fails create with runc's
+    "no such file or directory" wording, from which podman derives exit 127."""
+    ctr = rt.container(["/no/such/binary"])
+    res = ctr.create(check=False)
+    assert res.returncode != 0
+    assert "no such file or directory" in res.stderr.lower(), res.stderr
+    assert rt.call("state", ctr.id).returncode != 0
+
+
+def test_concurrent_creates_of_one_id(rt):
+    """runtime.md "Operations/Create": the ID is unique; of two creates of the
+    same ID racing each other exactly one wins and the other gets runc's
+    "container with given ID already exists"."""
+    first = rt.container(LONG)
+    second = rt.container(LONG)
+    second.id = first.id
+    procs = []
+    for ctr in (first, second):
+        out = open(ctr.stderr_path, "wb")
+        procs.append((subprocess.Popen([rt.binary, "--root", rt.root, "create", "--bundle", ctr.bundle,
+                                        "--pid-file", ctr.pid_file, ctr.id],
+                                       stdin=subprocess.DEVNULL, stdout=out, stderr=out), out))
+    codes = []
+    for proc, out in procs:
+        codes.append(proc.wait(timeout=60))
+        out.close()
+    assert sorted(codes)[0] == 0 and sorted(codes)[1] != 0, codes
+    loser = (first, second)[codes.index(max(codes))]
+    assert "container with given ID already exists" in loser.stderr()
+    assert rt.state(first.id)["status"] == "created"
+
+
+def cgroup_dirs(name):
+    """Every cgroup directory called ``name`` at the top of a hierarchy."""
+    found = []
+    for hierarchy in os.listdir("/sys/fs/cgroup"):
+        path = os.path.join("/sys/fs/cgroup", hierarchy, name)
+        if os.path.isdir(path):
+            found.append(path)
+    return found
+
+
+def remove_leftover_cgroups(name):
+    for path in cgroup_dirs(name):
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+
+
+def test_delete_removes_cgroups(rt):
+    """runtime.md "Operations/Delete": deleting MUST delete the resources made
+    at create: the container's cgroups (absolute `cgroupsPath`) exist while
+    it is created and are gone after delete."""
+    ctr = rt.container(["true"])
+    name = f"{ctr.id}-cg"
+    ctr.edit_config(lambda c: c["linux"].update(cgroupsPath=f"/{name}"))
+    try:
+        ctr.create()
+        made = cgroup_dirs(name)
+        assert made, "no cgroup made for cgroupsPath"
+        with open(os.path.join(made[0], "cgroup.procs")) as f:
+            assert str(ctr.pid) in f.read().split()
+        ctr.start()
+        ctr.wait()
+        ctr.delete()
+        assert cgroup_dirs(name) == []
+    finally:
+        remove_leftover_cgroups(name)
+
+
+def test_failed_create_leaves_no_cgroups(rt):
+    """runtime.md "Errors": a failed create leaves the environment as if it
+    had not been attempted: no cgroup directories remain."""
+    ctr = rt.container(["true"])
+    name = f"{ctr.id}-cg"
+    ctr.edit_config(lambda c: (c["linux"].update(cgroupsPath=f"/{name}"),
+                               c["process"].update(rlimits=[{"type": "RLIMIT_NOFILE", "soft": 40000,
+                                                             "hard": 40000}])))
+    try:
+        assert ctr.create(check=False).returncode != 0
+        assert cgroup_dirs(name) == []
+    finally:
+        remove_leftover_cgroups(name)

@@ -106,8 +106,11 @@ def default_root():
 
 
 def _version():
+    """runc's layout: podman and CRI-O read the first line and the spec line."""
     from ocirt import __version__, OCI_VERSION
-    return f"ocirt version {__version__}\ncommit: none\nspec: {OCI_VERSION}\npython: {sys.version.split()[0]}\n"
+    from ocirt.linux.seccomp import library_version
+    text = f"ocirt version {__version__}\ncommit: none\nspec: {OCI_VERSION}\npython: {sys.version.split()[0]}\n"
+    return text + f"libseccomp: {library_version() or 'not installed'}\n"
 
 
 def main(argv=None):

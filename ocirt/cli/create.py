@@ -6,7 +6,8 @@ from ocirt.state import StateStore
 def options(g, opts):
     return CreateOptions(bundle=opts["bundle"], console_socket=opts["console-socket"], pid_file=opts["pid-file"],
                          no_pivot=opts["no-pivot"], preserve_fds=opts["preserve-fds"],
-                         systemd_cgroup=g.systemd_cgroup, prog=g.prog)
+                         systemd_cgroup=g.systemd_cgroup, prog=g.prog, no_new_keyring=opts["no-new-keyring"],
+                         pidfd_socket=opts["pidfd-socket"])
 
 
 def run(g, opts, args):

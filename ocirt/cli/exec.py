@@ -14,7 +14,7 @@ def run(g, opts, args):
         raise OcirtError(f"exec failed: {e}", exit_code=255) from None
     req = ExecRequest(process, detach=opts["detach"], console_socket=opts["console-socket"],
                       pid_file=opts["pid-file"], preserve_fds=opts["preserve-fds"],
-                      ignore_paused=opts["ignore-paused"])
+                      ignore_paused=opts["ignore-paused"], pidfd_socket=opts["pidfd-socket"])
     try:
         return exec_in(container, req)
     except OcirtError as e:

@@ -9,8 +9,8 @@ Selection follows crun's krun handler (reference: libkrun-and-krun-handler.md
 handler names:
 
 * ``run.oci.handler`` = ``krun`` | ``krun-sev`` | ``krun-tdx`` selects the handler;
-* ocirt started under the program name ``krun`` (a symlink) selects krun for
-  every container, like crun;
+* ocirt started under the program name ``krun`` or ``krun-ocirt`` (a
+  symlink) selects krun for every container, like crun;
 * a Kubernetes sandbox (``io.kubernetes.cri.container-type=sandbox``) never
   gets a handler: the pause container must stay a plain process;
 * once krun is selected, the TEE variant comes from the handler name, the
@@ -30,6 +30,11 @@ VARIANT_ANNOTATION = "krun.variant"
 SANDBOX_ANNOTATION = "io.kubernetes.cri.container-type"
 TEE_CONFIG_NAME = "krun-sev.json"   # same name for SEV, SNP and TDX (confidential-workloads.md §3)
 
+# Started under one of these names (symlinks to ocirt), ocirt applies krun to every
+# container, like crun's "krun"; scripts/install-deps.sh installs "krun-ocirt" so
+# as not to take crun's name.
+KRUN_PROGRAM_NAMES = ("krun", "krun-ocirt")
+
 # handler name -> TEE variant (None: plain microVM)
 HANDLER_VARIANTS = {"krun": None, "krun-sev": "sev", "krun-tdx": "tdx"}
 VARIANT_NAMES = {"sev": "krun-sev", "tdx": "krun-tdx"}
@@ -44,7 +49,7 @@ def select(config, rootfs, prog_name):
     if requested is not None and requested not in HANDLER_VARIANTS:
         raise ConfigError(f"config.json: annotations.{HANDLER_ANNOTATION}: unknown handler {requested!r} "
                           f"(ocirt knows {', '.join(HANDLER_VARIANTS)})")
-    if requested is None and os.path.basename(prog_name or "") != "krun":
+    if requested is None and os.path.basename(prog_name or "") not in KRUN_PROGRAM_NAMES:
         return None
     variant = _variant(annotations, requested or "krun", rootfs)
     from ocirt.handlers.krun import KrunHandler

@@ -52,6 +52,10 @@ class KrunHandler:
 
     # -- runtime side --------------------------------------------------------
     def check(self, config, rootfs):
+        namespaces = {ns.get("type") for ns in (config.get("linux") or {}).get("namespaces") or []}
+        if "mount" not in namespaces:
+            # without one the "container root" shared with the guest would be the host's /
+            raise ConfigError(f"config.json: linux.namespaces: the {self.name} handler needs a mount namespace")
         self.settings = vm_settings(config, rootfs, self.variant)
         for dev in DEVICES[self.variant]:
             _check_device(dev, self.name)
@@ -64,6 +68,7 @@ class KrunHandler:
                 raise OcirtError(f"{lib.soname} can share no root filesystem (no krun_add_virtiofs2 or krun_set_root)")
             if not (config.get("process") or {}).get("args"):
                 raise ConfigError("config.json: process.args: the krun handler needs a command for the guest")
+            guest_env_and_rlimits(config)   # fail here, not in the init
         else:
             _check_root_disk(rootfs)
             if not (lib.has("krun_set_root_disk") or lib.has("krun_add_disk")):
@@ -91,6 +96,9 @@ class KrunHandler:
     def before_pivot(self, config, rootfs):
         if self.settings is None:   # the core re-selected the handler in a fresh process
             self.settings = vm_settings(config, rootfs, self.variant)
+        if self.variant is None and "krun.cpus" not in (config.get("annotations") or {}):
+            # As crun: the affinity of the container's own process, now inside its cpuset.
+            self.settings["cpus"] = default_cpus()
         lib = self._load()
         from ocirt.linux._libc import lib as libc   # enter() needs it after pivot_root
         self._libc = libc
@@ -105,12 +113,7 @@ class KrunHandler:
             # A TEE boots /disk.img; the stub process.args must not reach it,
             # and an explicit empty env keeps the host environment out.
             return {"env": self._array([]), "rlimits": None}
-        process = config.get("process") or {}
-        env = [e for e in process.get("env") or []]
-        if sum(len(e.encode()) + 3 for e in env) > MAX_CMDLINE_ENV_BYTES:
-            raise ConfigError(f"config.json: process.env: over {MAX_CMDLINE_ENV_BYTES} bytes, more than the "
-                              "libkrun kernel command line can carry")
-        rlimits = rlimit_strings(process.get("rlimits") or [])
+        env, rlimits = guest_env_and_rlimits(config)
         return {"env": self._array(env), "rlimits": self._array(rlimits) if rlimits else None}
 
     def _array(self, items):
@@ -149,9 +152,11 @@ class KrunHandler:
         if self._lib is None:
             try:
                 self._lib = libkrun.load(self.variant)
-            except OcirtError as exc:
+            except libkrun.LibraryMissing as exc:
                 raise OcirtError(f"{self.name}: {exc}; install libkrun{_suffix(self.variant)} "
                                  f"(soname {libkrun.SONAMES[self.variant]})") from None
+            except OcirtError as exc:
+                raise OcirtError(f"{self.name}: {exc}") from None
             self._check_tee_support(self._lib)
         return self._lib
 
@@ -284,6 +289,19 @@ def validate_tee_config(doc, variant):
         raise OcirtError(f"{where}: libkrun TDX guests allow at most {TDX_MAX_CPUS} vCPU and "
                          f"{TDX_MAX_RAM_MIB} MiB (cpus={doc['cpus']}, ram_mib={doc['ram_mib']})")
     return doc
+
+
+def guest_env_and_rlimits(config):
+    """process.env for krun_set_env and process.rlimits for krun_set_rlimits, checked."""
+    process = config.get("process") or {}
+    env = list(process.get("env") or [])
+    for i, entry in enumerate(env):
+        if not isinstance(entry, str) or "\0" in entry:
+            raise ConfigError(f"config.json: process.env[{i}]: must be a string without NUL")
+    if sum(len(e.encode()) + 3 for e in env) > MAX_CMDLINE_ENV_BYTES:
+        raise ConfigError(f"config.json: process.env: over {MAX_CMDLINE_ENV_BYTES} bytes, more than the "
+                          "libkrun kernel command line can carry")
+    return env, rlimit_strings(process.get("rlimits") or [])
 
 
 def rlimit_strings(rlimits):

@@ -1,11 +1,11 @@
 """libkrun through cffi ABI mode: no libkrun headers are needed to build ocirt.
 
-Declarations follow libkrun's ``include/libkrun.h`` as summarised in
-/work/shared/reference/libkrun-and-krun-handler.md §3.  In ABI mode a declared
-function that the loaded library does not export only fails when it is looked
-up, so every optional call is probed with ``has()`` before use: libkrun's API
-changes between releases (§3.10) and differs between the plain, SEV and TDX
-builds (§2).
+Declarations (``_libkrun_build.py``) follow libkrun's ``include/libkrun.h``
+as summarised in /work/shared/reference/libkrun-and-krun-handler.md §3.
+In ABI mode a declared function that the loaded library does not export only
+fails when it is looked up, so every optional call is probed with ``has()``
+before use: libkrun's API changes between releases (§3.10) and differs
+between the plain, SEV and TDX builds (§2).
 
 Every call returns 0 or a negative errno (§1); ``call()`` turns a failure into
 one error line naming the function.
@@ -21,30 +21,13 @@ SONAMES = {None: "libkrun.so.1", "sev": "libkrun-sev.so.1", "tdx": "libkrun-tdx.
 LIBRARY_DIR_ENV = "OCIRT_LIBKRUN_DIR"
 
 # KRUN_FEATURE_* (reference §2; libkrun.h has no stable header to read them from here)
-FEATURE_TEE = 6
 FEATURE_AMD_SEV = 7
 FEATURE_INTEL_TDX = 8
 
-CDEF = """
-void *dlopen(const char *filename, int flags);
-char *dlerror(void);
-int32_t krun_set_log_level(uint32_t level);
-int32_t krun_create_ctx(void);
-int32_t krun_free_ctx(uint32_t ctx_id);
-int32_t krun_has_feature(uint64_t feature);
-int32_t krun_get_max_vcpus(void);
-int32_t krun_set_vm_config(uint32_t ctx_id, uint8_t num_vcpus, uint32_t ram_mib);
-int32_t krun_set_nested_virt(uint32_t ctx_id, bool enabled);
-int32_t krun_check_nested_virt(void);
-int32_t krun_set_root(uint32_t ctx_id, const char *root_path);
-int32_t krun_add_virtiofs2(uint32_t ctx_id, const char *c_tag, const char *c_path, uint64_t shm_size);
-int32_t krun_set_root_disk(uint32_t ctx_id, const char *disk_path);
-int32_t krun_add_disk(uint32_t ctx_id, const char *block_id, const char *disk_path, bool read_only);
-int32_t krun_set_tee_config_file(uint32_t ctx_id, const char *filepath);
-int32_t krun_set_env(uint32_t ctx_id, const char *const envp[]);
-int32_t krun_set_rlimits(uint32_t ctx_id, const char *const rlimits[]);
-int32_t krun_start_enter(uint32_t ctx_id);
-"""
+
+class LibraryMissing(OcirtError):
+    """dlopen failed: the library (or one it needs) is not installed."""
+
 
 _ffi = None
 _dl = None
@@ -54,9 +37,10 @@ _loaded = {}   # variant -> Library; survives fork, so init reuses the runtime's
 def _get_ffi():
     global _ffi, _dl
     if _ffi is None:
-        from cffi import FFI
-        _ffi = FFI()
-        _ffi.cdef(CDEF)
+        try:   # pre-parsed by _libkrun_build.py: no pycparser run on every create
+            from ocirt.handlers._libkrun_ffi import ffi as _ffi
+        except ImportError:   # a cffi too different from the one that generated it
+            from ocirt.handlers._libkrun_build import ffibuilder as _ffi
         libc = _ffi.dlopen(None)
         # Resolved up front: a first lookup of dlerror would itself clear the error.
         _dl = (libc.dlopen, libc.dlerror)
@@ -74,7 +58,7 @@ def _dlopen(ffi, path):
         message = ffi.string(error).decode(errors="replace") if error != ffi.NULL else "unknown error"
         if message.startswith(path + ": "):   # keep the name when a *dependency* is what is missing
             message = message[len(path) + 2:]
-        raise OcirtError(f"cannot load {path}: {message}")
+        raise LibraryMissing(f"cannot load {path}: {message}")
     return ffi.dlopen(handle)
 
 
@@ -111,19 +95,22 @@ class Library:
         self.path = _library_path(self.soname)
         self.lib = _dlopen(self.ffi, self.path)
 
-    def has(self, name):
+    def _symbol(self, name):
+        """The function, or None.  A missing symbol raises AttributeError with
+        in-line declarations, ffi.error with the pre-parsed module."""
         try:
-            getattr(self.lib, name)
-            return True
-        except AttributeError:
-            return False
+            return getattr(self.lib, name)
+        except (AttributeError, self.ffi.error):
+            return None
+
+    def has(self, name):
+        return self._symbol(name) is not None
 
     def call(self, name, *args):
         """Call ``name``; a negative return is ``-errno``: raise naming the call."""
-        try:
-            fn = getattr(self.lib, name)
-        except AttributeError:
-            raise OcirtError(f"{self.soname} has no {name}(): this libkrun is too old or too new for ocirt") from None
+        fn = self._symbol(name)
+        if fn is None:
+            raise OcirtError(f"{self.soname} has no {name}(): this libkrun is too old or too new for ocirt")
         ret = fn(*args)
         if ret < 0:
             raise OcirtError(f"{name}: {os.strerror(-ret)} (errno {-ret}, {self.soname})")
@@ -131,9 +118,8 @@ class Library:
 
     def has_feature(self, feature):
         """True/False from krun_has_feature, None when the library predates it (<1.17.3)."""
-        if not self.has("krun_has_feature"):
-            return None
-        return self.lib.krun_has_feature(feature) == 1
+        fn = self._symbol("krun_has_feature")
+        return None if fn is None else fn(feature) == 1
 
     def strings(self, items):
         """A NULL-terminated ``const char *const[]``; keep the result alive until krun_start_enter."""

@@ -122,7 +122,10 @@ class Vcek:
             raise CertError("VCEK: certificate too large")
         der = bytes(der)
         if der[:1] == b"-":  # PEM given where DER was expected: accept it
-            der = _pem_blocks(der)[0] if _pem_blocks(der) else der
+            blocks = _pem_blocks(der)
+            if len(blocks) != 1:
+                raise CertError("VCEK: expected one PEM CERTIFICATE block")
+            der = blocks[0]
         self.der = der
         tag, cs, ce = _der_read(der, 0, len(der))
         if tag != 0x30 or ce != len(der):
@@ -313,8 +316,8 @@ def _pss_verify(public_key, signature, data, hash_oid, salt):
 
 def check_signed_by(subject, issuer):
     """None when issuer (cryptography cert) signed subject (cert or Vcek), else the reason. Cached."""
-    sub_der = subject.der if isinstance(subject, Vcek) else _der_of(subject)
-    key = (_der_of(issuer), sub_der)
+    sub_der = subject.der if isinstance(subject, Vcek) else der_of(subject)
+    key = (der_of(issuer), sub_der)
     if key in _verified:
         return _verified[key]
     if isinstance(subject, Vcek):
@@ -348,9 +351,30 @@ def _x509_signed_by(subject, issuer):
     return None
 
 
-def _der_of(cert):
+_der_by_id = {}  # id(cert) -> (cert, der); holding cert keeps its id from being reused
+
+
+def der_of(cert):
+    hit = _der_by_id.get(id(cert))
+    if hit is not None and hit[0] is cert:
+        return hit[1]
     from cryptography.hazmat.primitives.serialization import Encoding
-    return cert.public_bytes(Encoding.DER)
+    der = cert.public_bytes(Encoding.DER)
+    _remember(_der_by_id, id(cert), (cert, der))
+    return der
+
+
+_subject_text = {}
+
+
+def subject_text(cert):
+    """The subject as RFC 4514 text (cached: it is part of every verdict line)."""
+    hit = _subject_text.get(id(cert))
+    if hit is not None and hit[0] is cert:
+        return hit[1]
+    text = cert.subject.rfc4514_string()
+    _remember(_subject_text, id(cert), (cert, text))
+    return text
 
 
 def _subject_der(cert):

@@ -99,7 +99,12 @@ def _split_listen(value):
 
 def cmd_serve(argv):
     args = _parser("serve").parse_args(argv)
-    from ocirt.kbs.server import ServerConfig, serve
+    try:
+        from ocirt.kbs.server import ServerConfig, serve
+    except ImportError as e:
+        if e.name != "aiohttp":
+            raise
+        raise OcirtError("the aiohttp package is not installed (pip install aiohttp)") from None
     host, port = _split_listen(args.listen)
     secret_key_file = args.secret_key_file
     if not secret_key_file:
@@ -161,7 +166,6 @@ def _admin_call(args, method, path, body=None):
 
 def cmd_register(argv):
     import json
-    import urllib.parse  # noqa: F401
     args = _parser("register").parse_args(argv)
     body = {"workload_id": args.workload_id, "launch_measurement": args.launch_measurement,
             "tee_config": args.tee_config, "passphrase": _read_secret_file(args.passphrase_file, "--passphrase-file")}
@@ -215,7 +219,9 @@ VERBS = {
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(__doc__.strip().replace("The ``ocirt-kbs`` command", f"usage: {PROG} VERB [options]"))
+        verbs = __doc__.split("\n\n", 1)[1].rstrip()
+        print(f"usage: {PROG} VERB [options]   ({PROG} VERB --help for a verb's options)\n\n{verbs}",
+              file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     verb, rest = argv[0], argv[1:]
     run = VERBS.get(verb)

@@ -134,9 +134,9 @@ def parse_attest(body):
     k_mod = _string(key, "k-mod", "attest: tee-pubkey", max_len=2048)
     k_exp = _string(key, "k-exp", "attest: tee-pubkey", max_len=16)
     n, e = int.from_bytes(_b64(k_mod, "tee-pubkey.k-mod"), "big"), int.from_bytes(_b64(k_exp, "tee-pubkey.k-exp"), "big")
-    if not MIN_RSA_BITS <= n.bit_length() <= MAX_RSA_BITS or e < 3 or e % 2 == 0 or n % 2 == 0:
+    if not MIN_RSA_BITS <= n.bit_length() <= MAX_RSA_BITS or not 3 <= e < 1 << 32 or e % 2 == 0 or n % 2 == 0:
         raise ProtocolError(f"attest: tee-pubkey must be an RSA key of {MIN_RSA_BITS}..{MAX_RSA_BITS} bits "
-                            "with an odd exponent ≥ 3")
+                            "with an odd exponent of 3..2^32-1")
     evidence_text = _string(obj, "tee-evidence", "attest", max_len=64 * 1024)
     try:
         evidence = json.loads(evidence_text)

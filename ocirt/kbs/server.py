@@ -19,6 +19,7 @@ Errors are plain-text bodies with a 4xx status, like reference-kbs's
 ``attest`` errors (libkrun's client treats any body from ``attest`` as an error).
 """
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
@@ -31,6 +32,7 @@ import sys
 import time
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ocirt.errors import OcirtError
 from ocirt.kbs import protocol
@@ -45,6 +47,7 @@ TCB_LAYOUT = {
     "genoa": {"bootloader": 0, "tee": 1, "snp": 6, "microcode": 7},
     "turin": {"fmc": 0, "bootloader": 1, "tee": 2, "snp": 3, "microcode": 7},
 }
+PURGE_GRACE = 120.0             # seconds an expired session is kept before it is deleted
 SAMPLE_PRODUCT = "milan"        # sample reports use Milan's TCB layout (ocirt.kbs.sample)
 
 
@@ -163,10 +166,13 @@ class Verifier:
         except snp.ReportError as e:
             raise Refusal(400, f"attest: bad report: {e}") from None
         expected = snp.expected_report_data(nonce, att.k_mod, att.k_exp)
-        result = snp.verify(report, att.cert_chain, None, product, expected_report_data=expected,
-                            expected_measurement=bytes.fromhex(workload.launch_measurement),
-                            cache_dir=self.config.vcek_cache, kds_url=self.config.kds_url,
-                            trusted_roots=roots)
+        try:
+            result = snp.verify(report, att.cert_chain, None, product, expected_report_data=expected,
+                                expected_measurement=bytes.fromhex(workload.launch_measurement),
+                                cache_dir=self.config.vcek_cache, kds_url=self.config.kds_url,
+                                trusted_roots=roots)
+        except OcirtError as e:  # e.g. an unusable VCEK cache: refuse with the reason, keep serving
+            raise Refusal(403, f"attestation refused: {e}") from None
         if not result.ok:
             raise Refusal(403, f"attestation refused: {result.first_failure()}")
         self.check_policy(att.report, product, workload)
@@ -202,16 +208,28 @@ class KBS:
         except web.HTTPRequestEntityTooLarge:
             raise Refusal(413, f"request body larger than {self.config.max_body} bytes") from None
 
-    def _session(self, request):
+    @staticmethod
+    def _cookie(request):
         sid = request.cookies.get(SESSION_COOKIE)
         if not sid:
             raise Refusal(401, f"no {SESSION_COOKIE} cookie: call {PREFIX}/auth first")
+        return sid
+
+    def _why_refused(self, sid, now, step, workload_id=None):
+        """The Refusal explaining why a guarded session transition did not happen."""
         session = self.storage.get_session(sid)
         if session is None:
-            raise Refusal(401, "unknown session: call auth again")
-        if session.expires_at <= time.time():
-            raise Refusal(401, "session expired: call auth again", session.workload_id)
-        return session
+            return Refusal(401, "unknown session: call auth again")
+        wid = session.workload_id
+        if session.expires_at <= now:
+            return Refusal(401, "session expired: call auth again", wid)
+        if step == "attest":
+            return Refusal(401, "nonce already used: this session has attested before; call auth again", wid)
+        if session.state == SESSION_RELEASED:
+            return Refusal(401, "the key was already released to this session; attest again", wid)
+        if session.state != SESSION_ATTESTED:
+            return Refusal(401, "session is not attested: call attest first", wid)
+        return Refusal(403, f"session attested workload {wid!r}, not {workload_id!r}", wid)
 
     def _require_admin(self, request):
         if self.config.open_registration:
@@ -256,56 +274,55 @@ class KBS:
         if tee == protocol.SAMPLE_TEE and self.verifier.sample_roots is None:
             raise Refusal(403, "auth refused: sample (software) evidence is not accepted; the server was "
                                "not started with --allow-sample-evidence", wid)
-        if self.storage.get_workload(wid) is None:
-            raise Refusal(404, f"workload {wid!r} is not registered", wid)
         sid = secrets.token_hex(16)  # 32 hex chars, like reference-kbs's simple UUID; it is also the nonce
-        self.storage.create_session(Session(sid, wid, tee, SESSION_NEW, time.time() + self.config.session_ttl))
+        if not self.storage.create_session(Session(sid, wid, tee, SESSION_NEW,
+                                                   time.time() + self.config.session_ttl)):
+            raise Refusal(404, f"workload {wid!r} is not registered", wid)
         response = web.json_response({"nonce": sid, "extra-params": ""})
         response.set_cookie(SESSION_COOKIE, sid, path="/", httponly=True,
                             secure=bool(self.config.tls_cert) or None)
         return response
 
     async def attest(self, request):
-        session = self._session(request)
-        wid = session.workload_id
-        if session.state != SESSION_NEW:
-            raise Refusal(401, "nonce already used: this session has attested before; call auth again", wid)
+        sid = self._cookie(request)
         body = await self._body(request)
         try:
             att = protocol.parse_attest(body)
         except ProtocolError as e:
-            raise Refusal(400, str(e), wid) from None
+            raise Refusal(400, str(e)) from None
         now = time.time()
-        if not self.storage.consume_nonce(session.session_id, now):
-            raise Refusal(401, "nonce already used or session expired; call auth again", wid)
+        # the nonce is burnt here, before verification: a failed attempt cannot be retried
+        session = self.storage.consume_nonce(sid, now)
+        if session is None:
+            raise self._why_refused(sid, now, "attest")
+        wid = session.workload_id
         workload = self.storage.get_workload(wid)
         if workload is None:
             raise Refusal(404, f"workload {wid!r} is no longer registered", wid)
         try:
-            self.verifier.check(session, workload, att, session.session_id)
+            if self.config.kds_url:
+                # a VCEK download may block for seconds: keep the event loop serving meanwhile
+                await asyncio.get_running_loop().run_in_executor(
+                    None, self.verifier.check, session, workload, att, sid)
+            else:
+                self.verifier.check(session, workload, att, sid)
         except Refusal as r:
             r.workload_id = wid
             raise
-        self.storage.authorize(session.session_id, att.k_mod, att.k_exp, now + self.config.session_ttl)
-        self.audit("attested", request, workload_id=wid, session_id=session.session_id)
+        self.storage.authorize(sid, att.k_mod, att.k_exp, now + self.config.session_ttl)
+        self.audit("attested", request, workload_id=wid, session_id=sid)
         return web.Response(status=200)
 
     async def key(self, request):
         wid = request.match_info["workload_id"]
-        session = self._session(request)
-        if session.state == SESSION_RELEASED:
-            raise Refusal(401, "the key was already released to this session; attest again", session.workload_id)
-        if session.state != SESSION_ATTESTED:
-            raise Refusal(401, "session is not attested: call attest first", session.workload_id)
-        if not hmac.compare_digest(session.workload_id.encode(), wid.encode()):
-            raise Refusal(403, f"session attested workload {session.workload_id!r}, not {wid!r}", session.workload_id)
+        sid = self._cookie(request)
+        now = time.time()
+        session = self.storage.release(sid, wid, now)  # once, and only for the attested workload
+        if session is None:
+            raise self._why_refused(sid, now, "key", wid)
         workload = self.storage.get_workload(wid)
         if workload is None:
             raise Refusal(404, f"workload {wid!r} is no longer registered", wid)
-        if not self.storage.release(session.session_id, time.time()):
-            raise Refusal(401, "session expired or key already released; call auth again", wid)
-        from cryptography.hazmat.primitives.asymmetric import padding, rsa
-        import base64
         n = int.from_bytes(base64.b64decode(session.k_mod), "big")
         e = int.from_bytes(base64.b64decode(session.k_exp), "big")
         passphrase = self.secret_key.unseal(wid, workload.passphrase_sealed)
@@ -313,7 +330,7 @@ class KBS:
             sealed = rsa.RSAPublicNumbers(e, n).public_key().encrypt(passphrase, padding.PKCS1v15())
         except ValueError:
             raise Refusal(400, "the passphrase is too long for the TEE's RSA key", wid) from None
-        self.audit("release", request, workload_id=wid, session_id=session.session_id)
+        self.audit("release", request, workload_id=wid, session_id=sid)
         return web.json_response(sealed.hex())
 
     # --- administration ----------------------------------------------------------
@@ -347,9 +364,10 @@ class KBS:
 
     async def _purge_loop(self):
         while True:
-            await asyncio.sleep(min(60.0, self.config.session_ttl))
+            await asyncio.sleep(min(60.0, max(1.0, self.config.session_ttl)))
             try:
-                self.storage.purge_expired(time.time())
+                # keep expired sessions a while, so a late guest hears "expired", not "unknown"
+                self.storage.purge_expired(time.time() - PURGE_GRACE)
             except Exception as e:  # the database may be briefly busy; try again next round
                 self.audit("error", None, status=500, reason=f"purging sessions: {e}")
 
@@ -382,7 +400,8 @@ def _ssl_context(config):
 
 async def _run(config, sock, ssl_ctx):
     kbs = KBS(config)
-    runner = web.AppRunner(kbs.app(), access_log=None, handle_signals=False)
+    # idle keep-alive connections are dropped after 15 s: a guest needs three quick requests
+    runner = web.AppRunner(kbs.app(), access_log=None, handle_signals=False, keepalive_timeout=15.0)
     await runner.setup()
     await web.SockSite(runner, sock, ssl_context=ssl_ctx, backlog=1024).start()
     stop = asyncio.Event()
@@ -396,20 +415,36 @@ async def _run(config, sock, ssl_ctx):
     kbs.storage.close()
 
 
+def _run_loop(coro):
+    """uvloop when installed (a faster event loop for the same asyncio code), else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
 def serve(config):
     """Bind, print the listening URL on stdout, serve until SIGTERM/SIGINT."""
     if bool(config.tls_cert) != bool(config.tls_key):
-        raise OcirtError("serve: --tls-cert and --tls-key go together")
+        raise OcirtError("--tls-cert and --tls-key go together")
     ssl_ctx = _ssl_context(config)
     # fail early (before forking workers) on an unusable database, key or trust setup
     KBS(config).storage.close()
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    workers = max(1, config.workers)
     try:
-        sock = socket.create_server((config.host, config.port), backlog=1024,
-                                    family=socket.AF_INET6 if ":" in config.host else socket.AF_INET)
+        # one listening socket per worker in a SO_REUSEPORT group: the kernel spreads
+        # connections evenly, where one shared socket lets the most awake worker take most
+        sockets = [socket.create_server((config.host, config.port), backlog=1024, family=family,
+                                        reuse_port=workers > 1)]
+        port = sockets[0].getsockname()[1]
+        sockets += [socket.create_server((config.host, port), backlog=1024, family=family, reuse_port=True)
+                    for _ in range(workers - 1)]
     except OSError as e:
-        raise OcirtError(f"serve: cannot listen on {config.host}:{config.port}: {e.strerror}") from None
-    sock.setblocking(False)
-    port = sock.getsockname()[1]
+        raise OcirtError(f"cannot listen on {config.host}:{config.port}: {e.strerror}") from None
+    for sock in sockets:
+        sock.setblocking(False)
     scheme = "https" if ssl_ctx else "http"
     if config.open_registration:
         print("warning: --open-registration: anyone who can reach this server can register workloads",
@@ -418,20 +453,25 @@ def serve(config):
         print("warning: --allow-sample-evidence: SOFTWARE sample evidence is accepted; not for production",
               file=sys.stderr, flush=True)
     print(f"ocirt-kbs listening on {scheme}://{config.host}:{port}{PREFIX}", flush=True)
-    if config.workers <= 1:
-        asyncio.run(_run(config, sock, ssl_ctx))
+    if workers == 1:
+        _run_loop(_run(config, sockets[0], ssl_ctx))
         return 0
     children = []
-    for _ in range(config.workers):
+    for mine in sockets:
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
-                asyncio.run(_run(config, sock, ssl_ctx))
+                for other in sockets:
+                    if other is not mine:
+                        other.close()
+                _run_loop(_run(config, mine, ssl_ctx))
             except BaseException:
                 code = 1
             os._exit(code)
         children.append(pid)
+    for sock in sockets:
+        sock.close()
 
     def forward(signum, _frame):
         for child in children:

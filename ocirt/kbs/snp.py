@@ -340,9 +340,9 @@ def _chain_ark(chain_arks, trusted_arks, add):
         add("ark_trusted", False, "no trusted ARK for this product")
         return None
     if chain_arks:
-        trusted_der = {certs._der_of(a) for a in trusted_arks}
+        trusted_der = {certs.der_of(a) for a in trusted_arks}
         for cand in chain_arks:
-            if certs._der_of(cand) in trusted_der:
+            if certs.der_of(cand) in trusted_der:
                 ark = cand
                 break
         else:
@@ -351,7 +351,7 @@ def _chain_ark(chain_arks, trusted_arks, add):
     else:
         ark = trusted_arks[0]
     reason = certs.check_signed_by(ark, ark)
-    add("ark_trusted", reason is None, reason or f"self-signed {ark.subject.rfc4514_string()}")
+    add("ark_trusted", reason is None, reason or f"self-signed {certs.subject_text(ark)}")
     problem = certs.cert_validity_problem(ark)
     add("ark_validity", problem is None, problem or f"valid until {ark.not_valid_after_utc:%Y-%m-%d}")
     return ark if reason is None else None
@@ -362,7 +362,7 @@ def _chain_ask(candidates, ark, add):
     for ask in candidates:
         reason = certs.check_signed_by(ask, ark)
         if reason is None:
-            add("ask_signed_by_ark", True, f"{ask.subject.rfc4514_string()}")
+            add("ask_signed_by_ark", True, certs.subject_text(ask))
             problem = certs.cert_validity_problem(ask)
             add("ask_validity", problem is None, problem or f"valid until {ask.not_valid_after_utc:%Y-%m-%d}")
             return ask

@@ -71,23 +71,27 @@ class Session:
 class Storage:
     """What the server needs from a database.  All times are epoch seconds."""
 
-    def put_workload(self, workload): raise NotImplementedError          # insert or replace
+    def put_workload(self, workload): raise NotImplementedError          # insert or replace; drops its sessions
     def get_workload(self, workload_id): raise NotImplementedError       # -> Workload | None
     def delete_workload(self, workload_id): raise NotImplementedError    # -> bool (existed)
     def list_workloads(self): raise NotImplementedError                  # -> [workload_id]
-    def create_session(self, session): raise NotImplementedError
+    def create_session(self, session):
+        """Insert a session for a registered workload; False if the workload is not registered."""
+        raise NotImplementedError
+
     def get_session(self, session_id): raise NotImplementedError         # -> Session | None
 
     def consume_nonce(self, session_id, now):
-        """new → used, only if unexpired; True exactly once per session."""
+        """new → used, only if unexpired: the Session exactly once, then None."""
         raise NotImplementedError
 
     def authorize(self, session_id, k_mod, k_exp, expires_at):
         """used → attested, remembering the TEE key the secret is sealed to."""
         raise NotImplementedError
 
-    def release(self, session_id, now):
-        """attested → released, only if unexpired; True exactly once per session."""
+    def release(self, session_id, workload_id, now):
+        """attested → released for this workload, only if unexpired: the Session (with the
+        TEE key) exactly once, then None."""
         raise NotImplementedError
 
     def purge_expired(self, now): raise NotImplementedError              # -> rows removed
@@ -114,6 +118,8 @@ class SQLStorage(Storage):
         return cur
 
     def put_workload(self, w):
+        # sessions attested against the previous registration must not release the new secret
+        self._run("DELETE FROM sessions WHERE workload_id = ?", (w.workload_id,))
         self._run("INSERT INTO workloads (workload_id, launch_measurement, tee_config, passphrase_sealed, "
                   "allow_debug, min_tcb, created) VALUES (?, ?, ?, ?, ?, ?, ?) "
                   "ON CONFLICT (workload_id) DO UPDATE SET launch_measurement = excluded.launch_measurement, "
@@ -138,18 +144,26 @@ class SQLStorage(Storage):
     def list_workloads(self):
         return [r[0] for r in self._run("SELECT workload_id FROM workloads ORDER BY workload_id").fetchall()]
 
+    _SESSION_COLUMNS = "session_id, workload_id, tee, state, expires_at, k_mod, k_exp"
+
     def create_session(self, s):
-        self._run("INSERT INTO sessions (session_id, workload_id, tee, state, expires_at) VALUES (?, ?, ?, ?, ?)",
-                  (s.session_id, s.workload_id, s.tee, s.state, s.expires_at))
+        # one statement: the session row exists only if the workload does
+        return self._run("INSERT INTO sessions (session_id, workload_id, tee, state, expires_at) "
+                         "SELECT ?, workload_id, ?, ?, ? FROM workloads WHERE workload_id = ?",
+                         (s.session_id, s.tee, s.state, s.expires_at, s.workload_id)).rowcount == 1
 
     def get_session(self, session_id):
-        row = self._run("SELECT session_id, workload_id, tee, state, expires_at, k_mod, k_exp FROM sessions "
-                        "WHERE session_id = ?", (session_id,)).fetchone()
+        row = self._run(f"SELECT {self._SESSION_COLUMNS} FROM sessions WHERE session_id = ?",
+                        (session_id,)).fetchone()
         return Session(*row) if row else None
 
-    def _transition(self, session_id, old, new, now, extra="", args=()):
-        return self._run(f"UPDATE sessions SET state = ?{extra} WHERE session_id = ? AND state = ? AND expires_at > ?",
-                         (new, *args, session_id, old, now)).rowcount == 1
+    def _transition(self, session_id, old, new, now, extra_where="", args=()):
+        # UPDATE ... RETURNING: the row count decides and the row comes back in the same
+        # statement; fetchall() so SQLite finishes (and commits) the statement at once
+        rows = self._run(f"UPDATE sessions SET state = ? WHERE session_id = ? AND state = ? AND expires_at > ?"
+                         f"{extra_where} RETURNING {self._SESSION_COLUMNS}",
+                         (new, session_id, old, now, *args)).fetchall()
+        return Session(*rows[0]) if len(rows) == 1 else None
 
     def consume_nonce(self, session_id, now):
         return self._transition(session_id, SESSION_NEW, SESSION_USED, now)
@@ -159,8 +173,9 @@ class SQLStorage(Storage):
                          "WHERE session_id = ? AND state = ?",
                          (SESSION_ATTESTED, k_mod, k_exp, expires_at, session_id, SESSION_USED)).rowcount == 1
 
-    def release(self, session_id, now):
-        return self._transition(session_id, SESSION_ATTESTED, SESSION_RELEASED, now)
+    def release(self, session_id, workload_id, now):
+        return self._transition(session_id, SESSION_ATTESTED, SESSION_RELEASED, now, " AND workload_id = ?",
+                                (workload_id,))
 
     def purge_expired(self, now):
         return self._run("DELETE FROM sessions WHERE expires_at <= ?", (now,)).rowcount
@@ -185,6 +200,9 @@ class SQLiteStorage(SQLStorage):
 
 
 class PostgresStorage(SQLStorage):
+    """PostgreSQL through psycopg 3, autocommit.  A dropped connection (database restart,
+    failover) is re-opened once per statement; retrying a guarded UPDATE whose first
+    attempt did commit finds the state already moved and fails closed."""
     placeholder = "%s"
     blob, real = "BYTEA", "DOUBLE PRECISION"
 
@@ -193,11 +211,23 @@ class PostgresStorage(SQLStorage):
             import psycopg
         except ImportError:
             raise OcirtError("kbs database: a postgresql:// URL needs the 'psycopg' package (pip install psycopg)") from None
+        self._psycopg, self._dsn = psycopg, dsn
+        super().__init__(self._connect())
+
+    def _connect(self):
         try:
-            conn = psycopg.connect(dsn, autocommit=True)
-        except psycopg.Error as e:
+            return self._psycopg.connect(self._dsn, autocommit=True)
+        except self._psycopg.Error as e:
             raise OcirtError(f"kbs database: cannot connect to PostgreSQL: {str(e).strip()}") from None
-        super().__init__(conn)
+
+    def _run(self, sql, args=()):
+        try:
+            return super()._run(sql, args)
+        except self._psycopg.OperationalError:
+            if not self.conn.closed:
+                raise
+            self.conn = self._connect()
+            return super()._run(sql, args)
 
 
 def open_storage(location):

@@ -113,6 +113,12 @@ class KbsClient:
 
     def fetch_passphrase(self, workload_id, provider):
         """auth → evidence → attest → key; returns the decrypted passphrase bytes."""
+        try:
+            return self._flow(workload_id, provider)
+        finally:
+            self.conn.close()
+
+    def _flow(self, workload_id, provider):
         from cryptography.hazmat.primitives.asymmetric import padding, rsa
         challenge = self._request("POST", "/auth", protocol.auth_request(workload_id, provider.tee))
         try:
@@ -123,7 +129,7 @@ class KbsClient:
             raise OcirtError(f"KBS {self.url}: auth: the challenge has no nonce") from None
         if not self.cookie:
             raise OcirtError(f"KBS {self.url}: auth: no {protocol.SESSION_COOKIE} cookie in the response")
-        key = rsa.generate_private_key(65537, 2048)
+        key = rsa.generate_private_key(65537, 2048)  # ephemeral: lives only for this exchange
         numbers = key.public_key().public_numbers()
         k_mod, k_exp = protocol.b64_uint(numbers.n), protocol.b64_uint(numbers.e)
         report = provider.report(protocol.binding_hash(nonce, k_mod, k_exp))
@@ -133,13 +139,10 @@ class KbsClient:
             raise OcirtError(f"KBS {self.url}: attest: {body.decode(errors='replace').strip()}")
         sealed = self._request("GET", f"/key/{urllib.parse.quote(workload_id, safe='')}")
         try:
-            ciphertext = bytes.fromhex(json.loads(sealed))
-            return key.decrypt(ciphertext, padding.PKCS1v15())
+            return key.decrypt(bytes.fromhex(json.loads(sealed)), padding.PKCS1v15())
         except (ValueError, TypeError):
             raise OcirtError(f"KBS {self.url}: key: the response is not a hex JSON string "
                              "sealed to our key") from None
-        finally:
-            self.conn.close()
 
 
 def _cryptsetup(args, passphrase, what):
@@ -193,14 +196,26 @@ def workload_process(krun_config):
 
 
 def mount_and_exec(device):  # pragma: no cover - needs a TEE guest with device-mapper
-    """Mount the opened disk as ext4, move it onto /, chroot and exec the workload."""
+    """Mount the opened disk as ext4 on /luksroot, then switch to it and run the workload."""
     from ocirt.linux._libc import ffi, lib
     os.makedirs(LUKS_MOUNT, exist_ok=True)
     if lib.mount(device.encode(), LUKS_MOUNT.encode(), b"ext4", 0, ffi.NULL) != 0:
         raise OcirtError(f"mount {device} on {LUKS_MOUNT}: {os.strerror(ffi.errno)}")
-    os.chdir(LUKS_MOUNT)
+    switch_root_and_exec(LUKS_MOUNT)
+
+
+def switch_root_and_exec(new_root):
+    """Make the mount at ``new_root`` the root (MS_MOVE onto / and chroot, as libkrun's
+    init and switch_root do) and exec the workload from its /.krun_config.json."""
+    from ocirt.linux._libc import ffi, lib
+    # carry the initrd's /dev, /proc, /sys, /run over into the new root
+    for api_fs in ("/dev", "/proc", "/sys", "/run"):
+        target = new_root + api_fs
+        if os.path.ismount(api_fs) and os.path.isdir(target):
+            lib.mount(api_fs.encode(), target.encode(), ffi.NULL, lib.MS_MOVE, ffi.NULL)  # best effort
+    os.chdir(new_root)
     if lib.mount(b".", b"/", ffi.NULL, lib.MS_MOVE, ffi.NULL) != 0:
-        raise OcirtError(f"moving {LUKS_MOUNT} to /: {os.strerror(ffi.errno)}")
+        raise OcirtError(f"moving {new_root} to /: {os.strerror(ffi.errno)}")
     os.chroot(".")
     os.chdir("/")
     try:
@@ -209,7 +224,10 @@ def mount_and_exec(device):  # pragma: no cover - needs a TEE guest with device-
     except (OSError, ValueError) as e:
         raise OcirtError(f"/.krun_config.json: {e}") from None
     argv, env, cwd = workload_process(krun_config)
-    os.chdir(cwd)
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise OcirtError(f"/.krun_config.json: WorkingDir {cwd}: {e.strerror}") from None
     try:
         os.execvpe(argv[0], argv, env)
     except OSError as e:

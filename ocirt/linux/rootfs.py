@@ -149,16 +149,25 @@ class Rootfs:
         return self.open_in_root(rel)
 
     # -- the steps, in order ---------------------------------------------------
-    def prepare(self, no_pivot=False):
-        """Make / rslave (nothing propagates to the host) and bind the rootfs on itself."""
-        lsys.mount(None, "/", None, C.MS_SLAVE | C.MS_REC)
-        _make_parent_private(self.path)
+    def prepare(self, propagation=None):
+        """Make / rslave (rprivate when asked) so nothing propagates back to the
+        host, then bind the rootfs on itself for pivot_root.
+
+        No mount is left shared, which pivot_root requires; the bind of a
+        slave rootfs is a slave of the same master, so "slave" keeps following
+        the host.  shared/unbindable are applied after pivot_root.
+        """
+        initial = C.MS_PRIVATE if propagation in ("private", "rprivate") else C.MS_SLAVE
+        lsys.mount(None, "/", None, initial | C.MS_REC)
         lsys.mount(self.path, self.path, None, C.MS_BIND | C.MS_REC)
         self.fd = os.open(self.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
-    def mount_all(self, mounts, cgroup_ns):
+    def mount_all(self, mounts, cgroup_ns, before_cgroup_mount=None):
         for i, m in enumerate(mounts or []):
-            self.mount_one(Mount(i, m), cgroup_ns)
+            mount = Mount(i, m)
+            if mount.type in ("cgroup", "cgroup2") and before_cgroup_mount:
+                before_cgroup_mount()  # the container's cgroup (namespace) must exist first
+            self.mount_one(mount, cgroup_ns)
 
     def mount_one(self, m, cgroup_ns):
         if m.type == "cgroup" or m.type == "cgroup2":
@@ -354,17 +363,6 @@ def _locked_flags(target):
     return flags
 
 
-def _make_parent_private(path):
-    """pivot_root refuses a new root whose parent mount is shared."""
-    from ocirt.linux.mountinfo import mount_point_of
-    mp = mount_point_of(path)
-    try:
-        lsys.mount(None, mp, None, C.MS_PRIVATE)
-    except OSError as e:
-        if e.errno != errno.EINVAL:
-            raise
-
-
 # -- steps after pivot_root ----------------------------------------------------
 
 def bind_console(pty_name):
@@ -377,7 +375,7 @@ def bind_console(pty_name):
 
 
 def set_root_propagation(name):
-    if name:
+    if name in ("shared", "rshared", "unbindable", "runbindable"):
         lsys.mount(None, "/", None, PROPAGATION[name] | C.MS_REC)
 
 

@@ -104,3 +104,14 @@ def close_range_cloexec(first):
 def ioprio_set(ioclass, level):
     _check(lib.ocirt_ioprio_set(lib.IOPRIO_WHO_PROCESS, 0, (ioclass << lib.IOPRIO_CLASS_SHIFT) | level),
            "ioprio_set")
+
+
+def keyctl_join_session(name):
+    _check(lib.ocirt_keyctl_join_session(_b(name)), "keyctl(JOIN_SESSION_KEYRING)")
+
+
+def sched_setattr(policy, flags=0, nice=0, priority=0, runtime=0, deadline=0, period=0):
+    attr = ffi.new("struct sched_attr *", {"sched_policy": policy, "sched_flags": flags, "sched_nice": nice,
+                                            "sched_priority": priority, "sched_runtime": runtime,
+                                            "sched_deadline": deadline, "sched_period": period})
+    _check(lib.ocirt_sched_setattr(attr), "sched_setattr")

@@ -34,9 +34,15 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        """One line, like every other ocirt-mkcw error (argparse would add the usage)."""
+        self.exit(2, f"ocirt-mkcw: {message} (see --help)\n")
+
+
 def build_parser():
-    p = argparse.ArgumentParser(prog="ocirt-mkcw", description=DESCRIPTION, epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(prog="ocirt-mkcw", description=DESCRIPTION, epilog=EPILOG,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", metavar="SOURCE", help="image to convert")
     p.add_argument("dest", metavar="DEST", help="where to write the confidential workload image")
     p.add_argument("-t", "--type", default="snp", metavar="TYPE",
@@ -48,9 +54,9 @@ def build_parser():
                         "default with --attestation-url: 32 random bytes as hex, sent only to the server")
     p.add_argument("--passphrase-file", metavar="FILE",
                    help="read the passphrase from FILE ('-' for stdin); one trailing newline is dropped")
-    p.add_argument("-c", "--cpus", type=_positive_int, default=2, metavar="N",
-                   help="vCPUs of the TEE VM (default 2; part of the launch measurement)")
-    p.add_argument("-m", "--memory", type=_positive_int, default=512, metavar="MIB",
+    p.add_argument("-c", "--cpus", type=_positive_int, metavar="N",
+                   help="vCPUs of the TEE VM (default 2, 1 for tdx; part of the launch measurement)")
+    p.add_argument("-m", "--memory", type=_positive_int, metavar="MIB",
                    help="memory of the TEE VM in MiB (default 512; part of the launch measurement)")
     p.add_argument("-w", "--workload-id", metavar="ID",
                    help="workload id registered with the server (default: random 64 hex chars)")
@@ -67,6 +73,8 @@ def build_parser():
                    help="admin token for the ocirt attestation server (sent as Authorization: Bearer); "
                         "default $OCIRT_KBS_ADMIN_TOKEN")
     p.add_argument("--attestation-token-file", metavar="FILE", help="read the admin token from FILE")
+    p.add_argument("--attestation-ca", metavar="FILE",
+                   help="PEM CA bundle to verify an https attestation server (default: the system's)")
     p.add_argument("--insecure-http", action="store_true",
                    help="allow a plain-http attestation URL that is not loopback (sends the passphrase in clear)")
     p.add_argument("--luks-version", type=_positive_int, default=1, metavar="1|2",
@@ -114,7 +122,10 @@ def options_from_args(args):
         raise OcirtError("give either --attestation-token or --attestation-token-file, not both")
     token = args.attestation_token
     if args.attestation_token_file:
-        token = _read_secret_file(args.attestation_token_file, "attestation-token").decode(errors="strict")
+        try:
+            token = _read_secret_file(args.attestation_token_file, "attestation-token").decode()
+        except UnicodeDecodeError:
+            raise OcirtError(f"--attestation-token-file: {args.attestation_token_file}: not text") from None
     token = token or os.environ.get("OCIRT_KBS_ADMIN_TOKEN") or None
     if token and any(c in token for c in "\r\n"):
         raise OcirtError("attestation token: must be a single line")
@@ -123,7 +134,7 @@ def options_from_args(args):
                    slop=args.slop, firmware_library=args.firmware_library,
                    launch_measurement=args.launch_measurement, add_files=args.add_file,
                    luks_version=args.luks_version, token=token, insecure_http=args.insecure_http,
-                   kdf_seconds=args.kdf_seconds)
+                   kdf_seconds=args.kdf_seconds, ca_file=args.attestation_ca)
 
 
 def main(argv=None):
@@ -131,12 +142,17 @@ def main(argv=None):
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, _raise_interrupt)
     try:
-        from ocirt.mkcw.convert import Progress, convert
+        from ocirt.mkcw.convert import convert
+        from ocirt.mkcw.progress import Progress
         opts = options_from_args(args)
         result = convert(opts, Progress())
     except OcirtError as e:
         print(f"ocirt-mkcw: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:              # disk full, permissions, ...: one line, everything already undone
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"ocirt-mkcw: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
     except _Interrupted as e:
         print(f"ocirt-mkcw: interrupted by {signal.Signals(e.signum).name}; nothing was written", file=sys.stderr)
         return 128 + e.signum

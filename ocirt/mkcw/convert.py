@@ -17,9 +17,13 @@ import time
 
 from ocirt.errors import OcirtError
 from ocirt.mkcw import disk, entrypoint, luks, oci, workload
-from ocirt.mkcw.source import open_source, podman
+from ocirt.mkcw.dest import classify_dest, deliver
+from ocirt.mkcw.progress import Progress
+from ocirt.mkcw.source import open_source
 
 HOLE_LIMIT = 32 << 20
+# libkrun's README limits for TDX guests, as the krun handler enforces them
+TDX_MAX_CPUS, TDX_MAX_RAM_MIB = 1, 3072
 RESERVED = ("entrypoint", "krun-sev.json", "disk.img", "tmp", "sev.chain")
 _REFERENCE_PATH = re.compile(r"(/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+")
 _WORKLOAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -28,9 +32,10 @@ _WORKLOAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 class Options:
     """Everything a conversion needs; ``check()`` validates it before any work."""
 
-    def __init__(self, source, dest, tee="snp", attestation_url="", passphrase=None, cpus=2, memory=512,
+    def __init__(self, source, dest, tee="snp", attestation_url="", passphrase=None, cpus=None, memory=None,
                  workload_id=None, slop="25%", firmware_library=None, launch_measurement=None,
-                 add_files=(), luks_version=1, token=None, insecure_http=False, kdf_seconds=None):
+                 add_files=(), luks_version=1, token=None, insecure_http=False, kdf_seconds=None,
+                 ca_file=None):
         self.source, self.dest = source, dest
         self.tee = tee
         self.attestation_url = attestation_url or ""
@@ -44,6 +49,7 @@ class Options:
         self.luks_version = luks_version
         self.token = token
         self.insecure_http = insecure_http
+        self.ca_file = ca_file
         self.kdf_seconds = kdf_seconds if kdf_seconds is not None else luks.KDF_TARGET_SECONDS
 
     def check(self):
@@ -52,6 +58,13 @@ class Options:
             raise OcirtError(f"--type: {self.tee!r} is not one of snp, sev, tdx")
         if not self.attestation_url and not self.passphrase:
             raise OcirtError("neither --attestation-url nor --passphrase given: the disk would not be decryptable")
+        if self.cpus is None:
+            self.cpus = 1 if self.tee == "tdx" else 2
+        if self.memory is None:
+            self.memory = 512
+        if self.tee == "tdx" and (self.cpus > TDX_MAX_CPUS or self.memory > TDX_MAX_RAM_MIB):
+            raise OcirtError(f"--type tdx: libkrun TDX guests take at most {TDX_MAX_CPUS} vCPU and "
+                             f"{TDX_MAX_RAM_MIB} MiB (got --cpus {self.cpus} --memory {self.memory})")
         if not 1 <= self.cpus <= 255:
             raise OcirtError(f"--cpus: {self.cpus} is out of range (1..255)")
         if not 1 <= self.memory <= 1 << 22:
@@ -66,6 +79,8 @@ class Options:
                              "(it becomes part of the key URL)")
         if self.attestation_url:
             workload.check_url(self.attestation_url, self.insecure_http)
+            if self.ca_file and not os.path.isfile(self.ca_file):
+                raise OcirtError(f"--attestation-ca: {self.ca_file}: no such file")
             if self.launch_measurement and self.firmware_library:
                 raise OcirtError("give either --launch-measurement or --firmware-library, not both")
             if self.launch_measurement:
@@ -105,61 +120,6 @@ class Options:
         return self
 
 
-def classify_dest(spec):
-    for prefix, kind in (("oci:", "oci"), ("oci-archive:", "oci-archive"), ("containers-storage:", "podman")):
-        if spec.startswith(prefix):
-            return kind, spec[len(prefix):]
-    return "podman", spec
-
-
-class Progress:
-    """A one-line progress bar on a terminal; silent otherwise."""
-
-    def __init__(self, stream=None, enabled=None):
-        import sys
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.total = self.done = 0
-        self.phase = ""
-        self._last = 0.0
-        # OCIRT_MKCW_TIMES=1: one line per phase with its start time (for benchmarks)
-        self._times = os.environ.get("OCIRT_MKCW_TIMES") == "1"
-        self._t0 = time.monotonic()
-
-    def start(self, phase, total=0):
-        if self._times:
-            self.stream.write(f"ocirt-mkcw: +{time.monotonic() - self._t0:.3f}s {phase}\n")
-        self.phase, self.total, self.done = phase, total, 0
-        self._draw(force=True)
-
-    def advance(self, n):
-        self.done += n
-        self._draw()
-
-    def _draw(self, force=False):
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if not force and now - self._last < 0.1 and self.done < self.total:
-            return
-        self._last = now
-        if self.total:
-            frac = min(1.0, self.done / self.total)
-            bar = "#" * int(frac * 30)
-            line = f"\r{self.phase:<22} [{bar:<30}] {frac * 100:5.1f}%"
-        else:
-            line = f"\r{self.phase:<22}" + " " * 40
-        self.stream.write(line)
-        self.stream.flush()
-
-    def finish(self):
-        if self._times:
-            self.stream.write(f"ocirt-mkcw: +{time.monotonic() - self._t0:.3f}s done\n")
-        if self.enabled:
-            self.stream.write("\r" + " " * 70 + "\r")
-            self.stream.flush()
-
-
 def _rfc3339(t):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
@@ -173,6 +133,8 @@ def _private_dir(parent, prefix):
             return path
         except FileExistsError:
             continue
+        except OSError as e:
+            raise OcirtError(f"cannot create a scratch directory in {parent}: {e.strerror}") from None
     raise OcirtError(f"cannot create a scratch directory in {parent}")
 
 
@@ -199,20 +161,44 @@ def convert(opts, progress=None):
             stage = _private_dir(os.path.dirname(os.path.abspath(opts.dest_target)), ".ocirt-mkcw-out-")
         return _convert(opts, progress, scratch, plain_dir, stage)
     finally:
-        progress.finish()
-        for path in (stage, scratch):
-            if path and os.path.exists(path):
-                shutil.rmtree(path, ignore_errors=True)
+        with _signals_held():           # a second Ctrl-C must not cut the cleanup short
+            progress.finish()
+            for path in (stage, scratch):
+                if path and os.path.exists(path):
+                    shutil.rmtree(path, ignore_errors=True)
+
+
+class _signals_held:
+    """Defer SIGINT/SIGTERM/SIGHUP for the duration of a cleanup (main thread only)."""
+
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __enter__(self):
+        import signal
+        self._signal = signal
+        try:
+            self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, [getattr(signal, n) for n in self.SIGNALS])
+        except (ValueError, OSError):
+            self._mask = None
+
+    def __exit__(self, *exc):
+        if self._mask is not None:
+            self._signal.pthread_sigmask(self._signal.SIG_SETMASK, self._mask)
+        return False
 
 
 def _convert(opts, progress, scratch, plain_dir, stage):
     now = time.time()
-    plain_img = os.path.join(plain_dir, "disk.ext4")
+    measurement = None
+    if opts.attestation_url:     # before any heavy work: a bad firmware library fails fast
+        measurement = opts.launch_measurement or workload.measure(opts.firmware_library, opts.tee,
+                                                                  opts.cpus, opts.memory)
     passphrase = opts.passphrase or os.urandom(32).hex().encode()
     volume_key = os.urandom(luks.KEY_BYTES)
-    header_path = os.path.join(plain_dir, "luks-header")
-    with open(header_path, "wb") as f:
-        f.truncate(luks.header_scratch_size(opts.luks_version))
+    # Plaintext and key material live in files without names (disk.AnonymousFile)
+    header = disk.AnonymousFile(plain_dir, luks.header_scratch_size(opts.luks_version))
+    plain = None
+    header_path = header.path
     # The key slot's PBKDF2 (about a second) runs in cryptsetup while the
     # filesystem is built and encrypted; its header goes in last.
     formatting = luks.Formatting(header_path, passphrase, volume_key,
@@ -222,7 +208,9 @@ def _convert(opts, progress, scratch, plain_dir, stage):
         with open_source(opts.source, plain_dir) as src:
             size = disk.image_size(src.content_size, opts.slop)
             progress.start("making ext4")
-            disk.make_ext4(plain_img, src.rootfs, size, json.dumps(src.config, separators=(",", ":")).encode())
+            plain = disk.AnonymousFile(plain_dir, size)
+            disk.make_ext4(plain.path, src.rootfs, json.dumps(src.config, separators=(",", ":")).encode(),
+                           plain_dir)
             source_ident = src.ident
         unpacked = os.path.join(plain_dir, "rootfs")
         if os.path.exists(unpacked):
@@ -234,17 +222,18 @@ def _convert(opts, progress, scratch, plain_dir, stage):
                                              opts.attestation_url)
         if opts.attestation_url:
             progress.start("registering")
-            measurement = opts.launch_measurement or workload.measure(opts.firmware_library, opts.tee,
-                                                                      opts.cpus, opts.memory)
-            workload.register(opts.attestation_url, workload_id, measurement, passphrase, opts.tee, opts.token)
+            workload.register(opts.attestation_url, workload_id, measurement, passphrase, opts.tee, opts.token,
+                              ca_file=opts.ca_file)
 
         from ocirt.mkcw.xts import SectorCipher
         payload_offset = luks.expected_payload_offset(opts.luks_version)
-        encrypted = disk.EncryptedDisk(payload_offset, plain_img, SectorCipher(volume_key), config_json)
+        encrypted = disk.EncryptedDisk(payload_offset, plain.path, SectorCipher(volume_key), config_json)
         layer_digest, layer_size = _write_layer(opts, progress, stage, encrypted, formatting, header_path, now)
     finally:
         formatting.cancel()
-    os.unlink(plain_img)
+        header.close()
+        if plain:
+            plain.close()          # the plaintext is gone as soon as it is encrypted
     created = _rfc3339(now)
     image_config = {"created": created, "architecture": "amd64", "os": "linux",
                     "config": {"Entrypoint": ["/entrypoint"]},
@@ -252,19 +241,13 @@ def _convert(opts, progress, scratch, plain_dir, stage):
                     "history": [{"created": created,
                                  "created_by": f': convert "{source_ident}" for use with "{opts.tee}"'}]}
     config_bytes = json.dumps(image_config, separators=(",", ":")).encode()
-    manifest_digest, config_digest = oci.write_layout(stage, None, layer_digest, layer_size, config_bytes)
+    manifest_digest, config_digest = oci.write_layout(stage, layer_digest, layer_size, config_bytes)
 
     progress.start("writing destination")
     result = {"workload_id": workload_id, "layer": layer_digest, "manifest": manifest_digest,
               "image_id": config_digest.split(":")[1], "disk_size": encrypted.size,
               "registered": bool(opts.attestation_url)}
-    if opts.dest_kind == "oci":
-        os.chmod(stage, 0o755)
-        os.rename(stage, opts.dest_target)
-    elif opts.dest_kind == "oci-archive":
-        _write_archive(stage, opts.dest_target)
-    else:
-        _load_into_podman(stage, opts.dest_target, config_digest)
+    deliver(opts.dest_kind, opts.dest_target, stage, config_digest, layer_size, scratch)
     return result
 
 
@@ -280,7 +263,7 @@ def _write_layer(opts, progress, stage, encrypted, formatting, header_path, now)
             writer.write(oci.tar_header(name, len(data), mode, mtime=mtime) + data + oci.tar_pad(len(data)))
 
         entry("entrypoint", entrypoint.build(), 0o755)
-        entry("krun-sev.json", encrypted.footer[:-12], 0o600)
+        entry("krun-sev.json", encrypted.workload_json, 0o600)
         writer.write(oci.tar_header("tmp/", 0, 0o1777, tarfile.DIRTYPE, mtime=mtime))
         made_dirs = set()
         for src_path, dst in opts.add_files:
@@ -290,8 +273,17 @@ def _write_layer(opts, progress, stage, encrypted, formatting, header_path, now)
                 if d not in made_dirs:
                     made_dirs.add(d)
                     writer.write(oci.tar_header(d, 0, 0o755, tarfile.DIRTYPE, mtime=mtime))
-            with open(src_path, "rb") as f:
-                entry(dst, f.read(), 0o644)
+            with open(src_path, "rb") as f:          # streamed: an added file may be large
+                size = os.fstat(f.fileno()).st_size
+                writer.write(oci.tar_header(dst, size, 0o644, mtime=mtime))
+                copied = 0
+                while copied < size:
+                    block = f.read(min(disk.CHUNK, size - copied))
+                    if not block:
+                        raise OcirtError(f"--add-file: {src_path}: changed while being read")
+                    writer.write(block)
+                    copied += len(block)
+                writer.write(oci.tar_pad(size))
         writer.write(oci.tar_header("disk.img", encrypted.size, 0o600, mtime=mtime))
         header = None
         # Bytes after a hole are hashed by reading them back, which costs more
@@ -324,39 +316,3 @@ def _finished_header(formatting, header_path, expected_offset):
     if offset != expected_offset:
         raise OcirtError(f"cryptsetup put the LUKS payload at {offset}, expected {expected_offset}")
     return luks.read_header(header_path, offset)
-
-
-def _write_archive(layout_dir, dest):
-    tmp = dest + ".ocirt-mkcw-tmp"
-    try:
-        with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-            for name in ("oci-layout", "index.json", "blobs"):
-                tar.add(os.path.join(layout_dir, name), arcname=name,
-                        filter=lambda ti: _normalise(ti))
-        os.rename(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _normalise(info):
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
-
-
-def _load_into_podman(layout_dir, name, config_digest):
-    image_id = config_digest.split(":")[1]
-    loaded = podman("load", "-q", "-i", layout_dir).stdout
-    # podman names an image loaded from a directory after the directory's path
-    temporary = [n.strip() for line in loaded.splitlines() if line.startswith("Loaded image")
-                 for n in line.split(":", 1)[1].split(",") if n.strip()]
-    try:
-        podman("tag", image_id, name)
-    except BaseException:
-        podman("rmi", "-f", image_id, check=False)
-        raise
-    finally:
-        for tmp_name in temporary:
-            podman("untag", image_id, tmp_name, check=False)

@@ -7,6 +7,7 @@ Layout (confidential-workloads.md §4):
     [zero padding to a multiple of 4096               ]
     [krun-sev.json bytes | b"KRUN" | u64 LE length    ]
 """
+import errno
 import os
 import re
 import struct
@@ -30,6 +31,42 @@ EXT4_FEATURES = ("none,has_journal,ext_attr,resize_inode,dir_index,filetype,exte
 
 _SIZE_TERM = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$", re.IGNORECASE)
 _UNITS = {None: 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+class AnonymousFile:
+    """A scratch file with no name (O_TMPFILE) for plaintext and key material.
+
+    The kernel frees it when the last descriptor closes -- also when ocirt-mkcw
+    is SIGKILLed, which no cleanup handler survives.  Child processes (mkfs,
+    debugfs, cryptsetup) reach it as ``/proc/<pid>/fd/<n>``.  On a filesystem
+    without O_TMPFILE it falls back to a named 0600 file, unlinked on close.
+    """
+
+    def __init__(self, directory, size=0):
+        self._named = None
+        try:
+            self.fd = os.open(directory, os.O_TMPFILE | os.O_RDWR, 0o600)
+        except OSError as e:
+            if e.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                raise
+            self._named = os.path.join(directory, "scratch-" + os.urandom(8).hex())
+            self.fd = os.open(self._named, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        os.ftruncate(self.fd, size)
+        self.path = self._named or f"/proc/{os.getpid()}/fd/{self.fd}"
+
+    def close(self):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+            if self._named:
+                os.unlink(self._named)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
 
 def parse_slop(spec):
@@ -63,14 +100,13 @@ def image_size(content_size, slop):
     return max(size, MIN_IMAGE_SIZE)
 
 
-def make_ext4(path, rootfs, size, krun_config):
-    """Build the plaintext ext4 at ``path`` from ``rootfs`` without mounting anything.
+def make_ext4(path, rootfs, krun_config, scratch_dir):
+    """Build the plaintext ext4 in ``path`` (already sized) from ``rootfs``, mounting nothing.
 
     ``krun_config`` (bytes) becomes ``/.krun_config.json`` (0600, 0:0); it is
     written with debugfs so the source tree is never modified.
     """
-    with open(path, "wb") as f:
-        f.truncate(size)
+    size = os.path.getsize(path)
     res = subprocess.run(["mkfs.ext4", "-q", "-F", "-O", EXT4_FEATURES, "-m", "0", "-I", "256",
                           "-d", rootfs, path], capture_output=True, text=True)
     if res.returncode != 0:
@@ -78,14 +114,12 @@ def make_ext4(path, rootfs, size, krun_config):
         if "allocate" in err or "space" in err.lower() or "inode" in err.lower():
             raise OcirtError(f"disk.img: the image's files do not fit in {size} bytes; raise --slop ({err.splitlines()[-1]})")
         raise OcirtError(f"mkfs.ext4 failed: {err.splitlines()[-1] if err else res.returncode}")
-    config_path = os.path.join(os.path.dirname(path), ".krun_config.json")
-    fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(krun_config)
-    res = subprocess.run(["debugfs", "-w", "-f", "-", path], capture_output=True, text=True,
-                         input=f"rm /.krun_config.json\nwrite {config_path} /.krun_config.json\n"
-                               "sif /.krun_config.json uid 0\nsif /.krun_config.json gid 0\n")
-    os.unlink(config_path)
+    with AnonymousFile(scratch_dir) as config:      # the image config may hold secrets (Env)
+        os.write(config.fd, krun_config)
+        res = subprocess.run(["debugfs", "-w", "-f", "-", path], capture_output=True, text=True,
+                             input=f"rm /.krun_config.json\nwrite {config.path} /.krun_config.json\n"
+                                   "sif /.krun_config.json uid 0\nsif /.krun_config.json gid 0\n"
+                                   "sif /.krun_config.json mode 0100600\n")
     if res.returncode != 0 or "Allocated inode" not in res.stdout:
         raise OcirtError(f"debugfs could not add /.krun_config.json to disk.img: {res.stderr.strip()[-200:]}")
 
@@ -117,6 +151,7 @@ class EncryptedDisk:
         self.plain_path = plain_path
         self.cipher = cipher                # an xts.SectorCipher holding the volume key
         self.image_len = os.path.getsize(plain_path)
+        self.workload_json = workload_json
         self.footer = footer(workload_json)
         self.padding = padding(payload_offset, self.image_len, len(self.footer))
         self.size = payload_offset + self.image_len + self.padding + len(self.footer)

@@ -8,7 +8,7 @@ volume key nor the passphrase ever touches a disk or a command line.
 Key-derivation cost matches buildah/luksy (confidential-workloads.md §6):
 PBKDF2-SHA256 calibrated to about one second on the build host.  cryptsetup's
 own calibration takes a second or more before the real derivation, so the
-iteration count is measured here in ~50 ms and forced with
+iteration count is measured here in ~50 ms of CPU time and forced with
 ``--pbkdf-force-iterations``.  LUKS1 geometry equals luksy's: key material of
 slot 0 at sector 8, 4000 AF stripes, payload at sector 4040
 (``--align-payload 8``; cryptsetup's default would be 4096).  One difference
@@ -34,14 +34,14 @@ _MIN_ITERATIONS = 1000            # cryptsetup's floor for PBKDF2
 
 def calibrate_iterations(target=KDF_TARGET_SECONDS):
     """PBKDF2-SHA256 iterations that take ``target`` seconds for a 64-byte key here."""
-    probe = 40000
-    best = None
-    for _ in range(2):           # the faster of two runs: the box is shared and noisy
-        start = time.perf_counter()
-        hashlib.pbkdf2_hmac("sha256", b"calibration", b"\0" * 32, probe, KEY_BYTES)
-        elapsed = time.perf_counter() - start
-        best = elapsed if best is None else min(best, elapsed)
-    return max(_MIN_ITERATIONS, int(probe * target / best))
+    # CPU time, not wall time: on a busy host a wall-clock probe is stretched
+    # by other jobs and would pick a cheaper key slot than one second of work
+    # (CPU time is not stretched by preemption, so one probe is enough)
+    probe = 50000
+    start = time.thread_time()
+    hashlib.pbkdf2_hmac("sha256", b"calibration", b"\0" * 32, probe, KEY_BYTES)
+    elapsed = max(time.thread_time() - start, 1e-6)
+    return max(_MIN_ITERATIONS, int(probe * target / elapsed))
 
 
 class Formatting:

@@ -114,7 +114,7 @@ def _pick(descs, where):
 
 # -- layer application -------------------------------------------------------
 
-def _open_layer(fileobj, media_type, where):
+def _open_layer(fileobj, where):
     head = fileobj.read(4)
     rest = _Prefixed(head, fileobj)
     if head[:2] == b"\x1f\x8b":
@@ -187,11 +187,11 @@ def _remove(name, dir_fd):
         os.unlink(name, dir_fd=dir_fd)
 
 
-def apply_layer(root, fileobj, media_type="", where="layer"):
+def apply_layer(root, fileobj, where="layer"):
     """Extract one layer tar stream onto ``root`` (as root: owners, modes, devices kept)."""
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        with _open_layer(fileobj, media_type, where) as tar:
+        with _open_layer(fileobj, where) as tar:
             for m in tar:
                 parts = _components(m.name)
                 if parts is None:
@@ -257,10 +257,33 @@ def _extract_member(tar, m, pfd, base, root_fd, where):
     os.utime(base, (m.mtime, m.mtime), dir_fd=pfd, follow_symlinks=False)
 
 
-def unpack_image(layout, manifest, root, progress=None):
+class _Digesting:
+    """Reads through to ``f`` while hashing, so a layer is checked against its digest."""
+
+    def __init__(self, f, algorithm):
+        self.f = f
+        self.hash = hashlib.new(algorithm)
+
+    def read(self, n=-1):
+        data = self.f.read(n)
+        self.hash.update(data)
+        return data
+
+    def drain(self):
+        while self.read(1 << 20):
+            pass
+        return self.hash.hexdigest()
+
+
+def unpack_image(layout, manifest, root):
     for i, layer in enumerate(manifest.get("layers") or []):
-        with layout.blob(layer["digest"]) as f:
-            apply_layer(root, f, layer.get("mediaType", ""), f"{layout.path}: layer {i}")
+        digest = layer.get("digest", "")
+        where = f"{layout.path}: layer {i}"
+        with layout.blob(digest) as f:
+            reader = _Digesting(f, digest.split(":")[0])
+            apply_layer(root, reader, where)
+            if reader.drain() != digest.split(":")[1]:
+                raise OcirtError(f"{where}: content does not match its digest {digest}")
 
 
 # -- writing -------------------------------------------------------------------
@@ -384,7 +407,7 @@ def write_blob(blobs_dir, data):
     return "sha256:" + digest
 
 
-def write_layout(layout_dir, layer_path, layer_digest, layer_size, config_bytes, ref=None):
+def write_layout(layout_dir, layer_digest, layer_size, config_bytes, ref=None):
     """Turn a directory holding ``blobs/sha256/<layer>`` into a complete OCI layout."""
     blobs = os.path.join(layout_dir, "blobs", "sha256")
     config_digest = write_blob(blobs, config_bytes)

@@ -48,9 +48,9 @@ def classify(spec):
     return "podman", spec, None
 
 
-def podman(*args, check=True, text=True, timeout=600):
+def podman(*args, check=True, text=True, timeout=600, env=None):
     try:
-        res = subprocess.run(["podman", *args], capture_output=True, text=text, timeout=timeout)
+        res = subprocess.run(["podman", *args], capture_output=True, text=text, timeout=timeout, env=env)
     except FileNotFoundError:
         raise OcirtError("podman not found: needed for podman image sources and destinations") from None
     if check and res.returncode != 0:

@@ -5,6 +5,7 @@ Formats follow confidential-workloads.md §3 and §9 (buildah's
 ``register_workload`` endpoint (attestation.md §1).
 """
 import json
+import os
 import re
 
 from ocirt.errors import OcirtError
@@ -15,6 +16,8 @@ TEE_TYPES = ("snp", "sev", "tdx")
 _SEV_POLICY_BITS = 63       # NO_DEBUG|NO_KEY_SHARING|ENCRYPTED_STATE|NO_SEND|DOMAIN|SEV
 _SNP_POLICY_BITS = 15       # SMT|MANDATORY|MIGRATE_MA|DEBUG (reference-kbs ignores it for SNP)
 
+# buildah registers the SNP digest for snp and the SEV-ES one for sev (confidential-workloads.md §9)
+_MEASURE_MODES = {"snp": "snp", "sev": "seves"}
 # hex digits of each TEE's launch digest: SNP SHA-384, SEV-ES SHA-256
 _MEASUREMENT_HEX = {"snp": 96, "sev": 64}
 
@@ -54,26 +57,33 @@ def check_measurement(value, tee):
 def measure(firmware_library, tee, cpus, ram_mib):
     """The launch measurement of libkrunfw ``firmware_library`` for this VM shape.
 
-    The measurement code belongs to ocirt.kbs (attestation.md §9.3); it is
-    imported only when asked for so ocirt-mkcw works without it otherwise.
+    The measurement code belongs to ocirt.kbs (attestation.md §9.3:
+    ``ocirt.kbs.measure.libkrun_launch_digest(path, cpus, ram_mib, mode=)``);
+    it is imported only when asked for, so ocirt-mkcw works without it.
     """
+    instead = "pass --launch-measurement HEX instead"
     try:
         from ocirt.kbs import measure as kbs_measure
     except ImportError:
-        raise OcirtError("--firmware-library: the ocirt measurement code (ocirt.kbs.measure) is not "
-                         "installed; pass --launch-measurement HEX instead") from None
-    fn = getattr(kbs_measure, "launch_measurement", None)
-    if fn is None:
-        raise OcirtError("--firmware-library: ocirt.kbs.measure has no launch_measurement(); "
-                         "pass --launch-measurement HEX instead")
+        raise OcirtError(f"--firmware-library: the ocirt measurement code (ocirt.kbs.measure) is not installed; "
+                         f"{instead}") from None
+    digest = getattr(kbs_measure, "libkrun_launch_digest", None)
+    if digest is None:
+        raise OcirtError(f"--firmware-library: ocirt.kbs.measure cannot measure libkrun guests; {instead}")
+    if tee not in _MEASURE_MODES:
+        raise OcirtError(f"--firmware-library: launch digests of libkrun {tee} guests cannot be computed; {instead}")
+    if not os.path.isfile(firmware_library):
+        raise OcirtError(f"--firmware-library: {firmware_library}: no such file")
     try:
-        value = fn(firmware_library, tee=tee, cpus=cpus, ram_mib=ram_mib)
-    except OcirtError:
-        raise
+        value = digest(firmware_library, cpus, ram_mib, mode=_MEASURE_MODES[tee])
+    except OcirtError as e:
+        raise OcirtError(f"--firmware-library: {e}") from None
+    except ImportError:
+        raise OcirtError(f"--firmware-library: this ocirt.kbs.measure has no libkrun support yet; {instead}") from None
     except OSError as e:
         raise OcirtError(f"--firmware-library: {firmware_library}: {e.strerror or e}") from None
-    if isinstance(value, bytes):
-        value = value.hex()
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).hex()
     if not value:
         raise OcirtError(f"--firmware-library: no launch measurement computed for {firmware_library}")
     return check_measurement(value, tee)
@@ -91,8 +101,19 @@ def check_url(url, allow_insecure):
     return url
 
 
-def register(url, workload_id, launch_measurement, passphrase, tee, token=None, timeout=30.0):
+def _opener(url, ca_file):
+    import ssl
+    import urllib.request
+    from urllib.parse import urlsplit
+    handlers = [urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=ca_file))]
+    if urlsplit(url).hostname in ("127.0.0.1", "::1", "localhost"):
+        handlers.append(urllib.request.ProxyHandler({}))    # never send loopback traffic to a proxy
+    return urllib.request.build_opener(*handlers)
+
+
+def register(url, workload_id, launch_measurement, passphrase, tee, token=None, timeout=30.0, ca_file=None):
     """POST the workload to ``<url>/kbs/v0/register_workload``; raise OcirtError unless 200/202."""
+    import ssl
     import urllib.error
     import urllib.request
     if not launch_measurement:
@@ -106,7 +127,11 @@ def register(url, workload_id, launch_measurement, passphrase, tee, token=None, 
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(endpoint, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
+        opener = _opener(url, ca_file)
+    except (OSError, ssl.SSLError) as e:
+        raise OcirtError(f"--attestation-ca: {ca_file}: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        with opener.open(request, timeout=timeout) as resp:
             status = resp.status
     except urllib.error.HTTPError as e:
         raise OcirtError(f"registering workload at {endpoint}: server replied {e.code} {e.reason}") from None

@@ -27,7 +27,7 @@ def member_path(path, key):
 
 def show(value):
     import json
-    text = json.dumps(value)
+    text = json.dumps(value, default=repr)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

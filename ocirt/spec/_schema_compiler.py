@@ -77,7 +77,7 @@ def member_path(path, key):
 
 def show(value):
     import json
-    text = json.dumps(value)
+    text = json.dumps(value, default=repr)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -208,9 +208,11 @@ class _Compiler:
             guarded("string", f"{self.regex(node['pattern'])}.search({v}) is None",
                     f"show({v}) + {' does not match ' + node['pattern']!r}")
         if "minLength" in node:
-            guarded("string", f"len({v}) < {node['minLength']!r}", repr(f"must be at least {node['minLength']} characters"))
+            guarded("string", f"len({v}) < {node['minLength']!r}",
+                    repr(f"must be at least {node['minLength']} characters"))
         if "maxLength" in node:
-            guarded("string", f"len({v}) > {node['maxLength']!r}", repr(f"must be at most {node['maxLength']} characters"))
+            guarded("string", f"len({v}) > {node['maxLength']!r}",
+                    repr(f"must be at most {node['maxLength']} characters"))
         low, high = node.get("minimum"), node.get("maximum")
         if low is not None and high is not None:
             guarded("number", f"not {low!r} <= {v} <= {high!r}", f"f'{{{v}}} is out of range [{low}, {high}]'")

@@ -1,7 +1,7 @@
 """Loading a bundle's config.json."""
-import json
 import os
 
+from ocirt import jsonio
 from ocirt.errors import ConfigError, OcirtError
 
 
@@ -17,7 +17,7 @@ def load_bundle(bundle):
     except OSError as e:
         raise OcirtError(f"cannot read {path}: {e.strerror}") from None
     try:
-        config = json.loads(raw)
+        config = jsonio.loads(raw)
     except ValueError as e:
         raise ConfigError(f"config.json: invalid JSON: {e}") from None
     if not isinstance(config, dict):
@@ -34,20 +34,5 @@ def load_bundle(bundle):
 
 
 def validate(config):
-    try:
-        from ocirt.spec.validate import validate_config
-    except ImportError:  # schema validator not built: minimal structural checks
-        validate_config = _minimal_checks
+    from ocirt.spec.validate import validate_config
     validate_config(config)
-
-
-def _minimal_checks(config):
-    v = config.get("ociVersion")
-    if not isinstance(v, str) or not v.startswith("1."):
-        raise ConfigError(f"config.json: $.ociVersion: unsupported version {v!r}")
-    proc = config.get("process")
-    if proc is not None:
-        if not proc.get("args"):
-            raise ConfigError("config.json: $.process.args: at least one entry is required")
-        if not isinstance(proc.get("cwd"), str) or not proc["cwd"].startswith("/"):
-            raise ConfigError("config.json: $.process.cwd: must be an absolute path")

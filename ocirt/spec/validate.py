@@ -7,8 +7,9 @@ Two layers, both reporting one line that names the JSON path:
    ``_schema_compiler``);
 2. the rules of the runtime-spec a JSON schema cannot say, or that need a list
    Linux defines: unique namespace and rlimit types, known capability and rlimit
-   names, absolute paths where the spec says MUST, supported ociVersion, and
-   the "at least one of" / "only together with" rules.
+   names, absolute paths where the spec says MUST, supported ociVersion,
+   network device names the kernel accepts, and the "at least one of" /
+   "only together with" rules.
 
 Capability names are checked against the full Linux list here, so an unknown
 name (runtime-tools' ``process_capabilities_fail``) is refused before anything
@@ -44,6 +45,21 @@ CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient
 # ociVersion majors/minors ocirt reads: runtime-spec 1.0.0 ... 1.3.x
 SUPPORTED_MAJOR = 1
 NEWEST_MINOR = 3
+
+
+IFNAMSIZ = 16                   # include/uapi/linux/if.h
+_IFNAME_FORBIDDEN = frozenset("/: \t\n\v\f\r\0")
+
+
+def interface_name_problem(name):
+    """Why the kernel would refuse name for a network device (net/core/dev.c dev_valid_name), or None."""
+    if not name:
+        return "is empty"
+    if len(name.encode()) >= IFNAMSIZ:
+        return f"{show(name)} is longer than {IFNAMSIZ - 1} bytes"
+    if name in (".", "..") or not _IFNAME_FORBIDDEN.isdisjoint(name):
+        return f"{show(name)} is not a valid interface name (no '/', ':', whitespace; not . or ..)"
+    return None
 
 
 class _Invalid(Exception):
@@ -151,7 +167,16 @@ def _check_linux_rules(linux):
         if device["type"] != "p":
             for field in ("major", "minor"):
                 if field not in device:
-                    raise _Invalid(f"$.linux.devices[{i}].{field}", f"is required for a device of type {show(device['type'])}")
+                    raise _Invalid(f"$.linux.devices[{i}].{field}",
+                                   f"is required for a device of type {show(device['type'])}")
+    _check_net_devices(linux.get("netDevices", {}))
+    rdt = linux.get("intelRdt", {})
+    # the schema patterns cannot see a trailing newline ("$" matches before it)
+    if "\n" in rdt.get("memBwSchema", ""):
+        raise _Invalid("$.linux.intelRdt.memBwSchema", "must not contain newlines")
+    for i, line in enumerate(rdt.get("schemata", ())):
+        if "\n" in line:
+            raise _Invalid(f"$.linux.intelRdt.schemata[{i}]", "must be one line (one entry per schemata line)")
     seccomp = linux.get("seccomp")
     if seccomp is not None and seccomp.get("listenerMetadata") and not seccomp.get("listenerPath"):
         raise _Invalid("$.linux.seccomp.listenerMetadata", "is set but listenerPath is not")
@@ -162,3 +187,20 @@ def _check_linux_rules(linux):
     for name, limit in resources.get("rdma", {}).items():
         if "hcaHandles" not in limit and "hcaObjects" not in limit:
             raise _Invalid(_schema_checks.member_path("$.linux.resources.rdma", name), "needs hcaHandles or hcaObjects")
+
+def _check_net_devices(net_devices):
+    """Names the kernel accepts, and no two devices with one name in the container."""
+    named = {}
+    for host_name, device in net_devices.items():
+        where = _schema_checks.member_path("$.linux.netDevices", host_name)
+        problem = interface_name_problem(host_name)
+        if problem:
+            raise _Invalid(where, problem)
+        name = device.get("name", host_name)
+        if "name" in device:
+            problem = interface_name_problem(name)
+            if problem:
+                raise _Invalid(f"{where}.name", problem)
+        if name in named:
+            raise _Invalid(where, f"would be named {show(name)} in the container, as {show(named[name])} would")
+        named[name] = host_name

@@ -12,6 +12,9 @@ import subprocess
 import tempfile
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libkrun_double.c")
+# A krun-sev.json as buildah mkcw writes it (confidential-workloads.md §3), without an attestation URL.
+SNP_CONFIG = {"tee": "snp", "tee_data": "{\"gen\":\"milan\"}", "workload_id": "test", "cpus": 2, "ram_mib": 512,
+              "attestation_url": ""}
 VARIANTS = {"libkrun.so.1": 0, "libkrun-sev.so.1": 1, "libkrun-tdx.so.1": 2}
 
 
@@ -44,3 +47,22 @@ def read_calls(log_path):
 
 def call_names(calls):
     return [c["call"] for c in calls if not c["call"].startswith("(")]
+
+
+def krun_bundle(tmp_path, args=("sh", "-c", "true"), annotations=None, tee=None, disk=True, mutate=None):
+    """A busybox bundle with ``annotations``; ``tee`` adds /krun-sev.json (a dict, or raw text) and,
+    with ``disk``, a placeholder /disk.img: the shape of a confidential-workload image."""
+    from tests import support
+
+    def edit(config):
+        config["annotations"] = dict(annotations or {})
+        if mutate:
+            mutate(config)
+    path = support.make_bundle(os.path.join(str(tmp_path), "bundle"), args=args, mutate=edit)
+    if tee is not None:
+        with open(os.path.join(path, "rootfs", "krun-sev.json"), "w") as f:
+            f.write(tee if isinstance(tee, str) else json.dumps(tee))
+        if disk:
+            with open(os.path.join(path, "rootfs", "disk.img"), "wb") as f:
+                f.write(b"\0" * 4096)
+    return path

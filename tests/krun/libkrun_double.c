@@ -547,10 +547,12 @@ __attribute__((unused)) static void run_workload(struct ctx *c)
     }
     if (cwd && chdir(cwd) < 0) guest_fail(125, "cannot chdir to process.cwd");
 
+    pid_t vmm = getpid();
     pid_t pid = fork();
     if (pid < 0) guest_fail(125, "fork failed");
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);   /* the VM is gone when the VMM is */
+        if (getppid() != vmm) _exit(137);   /* ... even if it went before the line above */
         environ = env;
         execvp(args[0], args);
         int code = errno == ENOENT ? 127 : 126;

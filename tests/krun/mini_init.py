@@ -10,9 +10,7 @@ the init's exit status (255 when a signal killed it), 2 for a runtime-side error
 when no handler was selected.
 
 ``--devices`` first enters a private mount namespace whose /dev holds only
-the listed nodes: ``kvm`` is mknod'ed with the host's numbers; ``sev`` is a
-STAND-IN (a bind mount of /dev/null), because this host has no /dev/sev and
-the libkrun test double never opens it.
+the basic nodes and the listed ones (see private_dev.py).
 """
 import json
 import os
@@ -22,25 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 from ocirt import handlers  # noqa: E402
 from ocirt.errors import OcirtError  # noqa: E402
-
-
-def private_dev(names):
-    import stat
-    from ocirt.linux._libc import ffi, lib
-
-    def check(ret, what):
-        if ret < 0:
-            raise OSError(ffi.errno, f"{what}: {os.strerror(ffi.errno)}")
-    numbers = {name: os.stat(f"/dev/{name}").st_rdev for name in ("null", "kvm")}
-    check(lib.unshare(lib.CLONE_NEWNS), "unshare")
-    check(lib.mount(b"none", b"/", ffi.NULL, lib.MS_REC | lib.MS_PRIVATE, ffi.NULL), "make-rprivate")
-    check(lib.mount(b"tmpfs", b"/dev", b"tmpfs", 0, b"mode=755"), "mount /dev")
-    for name in ["null"] + [n for n in names if n == "kvm"]:
-        os.mknod(f"/dev/{name}", stat.S_IFCHR | 0o666, numbers[name])
-        os.chmod(f"/dev/{name}", 0o666)
-    if "sev" in names:
-        open("/dev/sev", "w").close()
-        check(lib.mount(b"/dev/null", b"/dev/sev", ffi.NULL, lib.MS_BIND, ffi.NULL), "bind /dev/sev")
+from tests.krun.private_dev import private_dev  # noqa: E402
 
 
 def main(argv):

@@ -7,13 +7,11 @@ what dm-crypt does with ``aes-xts-plain64``.
 """
 import json
 import os
-import shutil
 import struct
 import subprocess
-import sys
 import tarfile
 
-from tests.support import REPO, ocirt_bin
+from tests.support import ocirt_bin
 
 PASSPHRASE = b"fixed passphrase"
 
