@@ -421,7 +421,6 @@ def _v1_shares(value):
 _UNIFIED_TO_V1 = {
     "memory.max": ("memory", "memory.limit_in_bytes", _v1_from_max),
     "memory.low": ("memory", "memory.soft_limit_in_bytes", _v1_from_max),
-    "memory.high": ("memory", "memory.soft_limit_in_bytes", _v1_from_max),
     "pids.max": ("pids", "pids.max", str.strip),
     "cpu.weight": ("cpu", "cpu.shares", _v1_shares),
     "cpu.idle": ("cpu", "cpu.idle", str.strip),
