@@ -232,7 +232,11 @@ PY = sys.executable
 
 @pytest.fixture(scope="session")
 def pg_dsn():
-    """A throw-away PostgreSQL cluster (Debian's postgresql package) on a Unix socket."""
+    """A throw-away PostgreSQL cluster (Debian's postgresql package) on a Unix socket,
+    or the database named by $OCIRT_KBS_TEST_PG_DSN (its kbs tables are emptied)."""
+    if os.environ.get("OCIRT_KBS_TEST_PG_DSN"):
+        yield os.environ["OCIRT_KBS_TEST_PG_DSN"]
+        return
     bindirs = sorted(d for d in (f"/usr/lib/postgresql/{v}/bin" for v in os.listdir("/usr/lib/postgresql"))
                      if os.path.exists(d + "/initdb")) if os.path.isdir("/usr/lib/postgresql") else []
     if not bindirs:
