@@ -26,7 +26,7 @@ class CreateOptions:
 
 
 def create(store: StateStore, cid, opts: CreateOptions):
-    import socket
+    import _socket  # the C module: socket.py costs ~5 ms of imports (enum) per create
     from ocirt.spec.config import load_bundle
     from ocirt.linux.namespaces import Plan
     from ocirt.linux import caps
@@ -97,9 +97,10 @@ def create(store: StateStore, cid, opts: CreateOptions):
             seccomp_filter=seccomp_filter,
             seccomp_listener=f"/proc/self/fd/{listener_fd}" if listener_fd is not None else None,
             listen_fds=listen_fds, preserve_fds=opts.preserve_fds, state_for_hooks=state_for_hooks,
-            container=container, started=False, env=None, executable=None, no_new_keyring=opts.no_new_keyring)
+            container=container, started=False, env=None, executable=None, no_new_keyring=opts.no_new_keyring,
+            in_cgroup=False)
         preload_for_container(config)
-        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        parent_sock, child_sock = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         stage1_pid = os.fork()
         if stage1_pid == 0:
             parent_sock.close()
@@ -107,10 +108,8 @@ def create(store: StateStore, cid, opts: CreateOptions):
         child_sock.close()
         chan = Channel(parent_sock)
         try:
-            if cgroup:
-                cgroup.add_pid(stage1_pid)
             chan.send("go")
-            init_pid = _serve_init(chan, container, config, plan, stage1_pid)
+            init_pid = _serve_init(chan, container, config, plan, stage1_pid, cgroup)
         finally:
             parent_sock.close()
             _reap(stage1_pid)
@@ -134,9 +133,15 @@ def create(store: StateStore, cid, opts: CreateOptions):
     return container
 
 
-def _serve_init(chan, container, config, plan, stage1_pid):
-    """Answer stage1/init until init reports ready; return init's host pid."""
-    from ocirt.hooks import run_hooks
+def _serve_init(chan, container, config, plan, stage1_pid, cgroup):
+    """Answer stage1/init until init reports ready; return init's host pid.
+
+    init is moved into its cgroup as soon as its pid is known, while it
+    builds the root filesystem: the first cgroup migration waits out an RCU
+    grace period (~16 ms here) that would otherwise delay everything else.
+    init waits for "cgroup" only before it needs to be inside (cgroup
+    namespace, cgroup mounts, hooks).
+    """
     init_pid = 0
     while True:
         msg = chan.recv()
@@ -153,15 +158,20 @@ def _serve_init(chan, container, config, plan, stage1_pid):
             init_pid = msg["pid"]
             container.pid = init_pid
             container.pid_start = proc_start_time(init_pid)[0]
+            if cgroup:
+                cgroup.add_pid(init_pid)
+            chan.send("cgroup")
         elif kind == "hooks":
             linux = config.get("linux") or {}
             if linux.get("netDevices"):
                 from ocirt.linux.network import move_net_devices
                 move_net_devices(linux["netDevices"], init_pid)
             hooks = config.get("hooks") or {}
-            state = container.oci_state("creating")
-            run_hooks(hooks, "prestart", state)
-            run_hooks(hooks, "createRuntime", state)
+            if hooks.get("prestart") or hooks.get("createRuntime"):
+                from ocirt.hooks import run_hooks
+                state = container.oci_state("creating")
+                run_hooks(hooks, "prestart", state)
+                run_hooks(hooks, "createRuntime", state)
             chan.send("ok", pid=init_pid)
         elif kind == "ready":
             return init_pid
@@ -258,9 +268,9 @@ def device_rules(configured, devices):
 
 def _freeze_config(path, config):
     """Later edits to the bundle's config.json must not matter (spec)."""
-    import json
+    from ocirt import jsonio
     with open(path, "w") as f:
-        json.dump(config, f)
+        f.write(jsonio.dumps(config))
 
 
 def _undo_create(store, container, cgroup, init_pid):
@@ -459,7 +469,11 @@ def delete(store: StateStore, container: Container, force=False):
     if status != "stopped" and not force:
         raise OcirtError(f"cannot delete container {container.id} that is not stopped: {status}")
     if status != "stopped":
-        if container.cgroup:
+        # With a private pid namespace, killing its init kills every process
+        # in it; cgroup-wide kills take the cgroup threadgroup lock (an RCU
+        # grace period), so they are kept for shared pid namespaces and
+        # frozen containers.
+        if container.cgroup and (status == "paused" or not _owns_pid_namespace(container)):
             from ocirt import cgroups
             manager = cgroups.manager_from_dict(container.cgroup)
             try:
@@ -470,6 +484,14 @@ def delete(store: StateStore, container: Container, force=False):
                 pass
         _kill_and_wait(container.pid, container.pid_start)
     destroy(store, container)
+
+
+def _owns_pid_namespace(container):
+    try:
+        namespaces = (container.load_config().get("linux") or {}).get("namespaces") or []
+    except (OSError, ValueError):
+        return False
+    return any(ns.get("type") == "pid" and not ns.get("path") for ns in namespaces)
 
 
 def destroy(store: StateStore, container: Container):

@@ -6,10 +6,9 @@ createContainer in init before pivot_root, startContainer in init before
 the user program, poststart in ``start`` after the program started,
 poststop in ``delete``.
 """
-import json
 import os
 
-from ocirt import log
+from ocirt import jsonio, log
 from ocirt.errors import OcirtError
 
 
@@ -37,7 +36,7 @@ def run_hook(hook, state):
     except OSError as e:
         raise OcirtError(f"cannot run hook: {e.strerror}") from None
     try:
-        out, err = proc.communicate(json.dumps(state).encode(), timeout=timeout)
+        out, err = proc.communicate(jsonio.dumps(state).encode(), timeout=timeout)
     except subprocess.TimeoutExpired:
         try:
             os.killpg(proc.pid, 9)

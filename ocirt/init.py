@@ -14,8 +14,9 @@ Every message to the parent travels over one SOCK_SEQPACKET socket; any
 failure is sent as one error line and the process exits: the parent prints
 it once and cleans up.
 """
-import json
 import os
+
+from ocirt import jsonio
 
 from ocirt.errors import OcirtError
 from ocirt.linux import sys as lsys
@@ -30,13 +31,13 @@ class Channel:
 
     def send(self, kind, **fields):
         fields["t"] = kind
-        self.sock.send(json.dumps(fields).encode())
+        self.sock.send(jsonio.dumps(fields).encode())
 
     def recv(self):
         data = self.sock.recv(65536)
         if not data:
             return None
-        return json.loads(data)
+        return jsonio.loads(data)
 
     def expect(self, kind):
         msg = self.recv()
@@ -96,7 +97,7 @@ def fork_reporting_pid(chan):
 
 def stage1(ctx, chan):
     lsys.prctl(C.PR_SET_DUMPABLE, 0)
-    chan.expect("go")  # the parent has put us in the container's cgroup
+    chan.expect("go")
     plan = ctx.ns_plan
     if "user" in ctx.join_fds:
         lsys.setns(ctx.join_fds.pop("user"), C.CLONE_NEWUSER)
@@ -111,7 +112,7 @@ def stage1(ctx, chan):
         if t in ctx.join_fds:
             from ocirt.linux.namespaces import TYPES
             lsys.setns(ctx.join_fds.pop(t), TYPES[t][0])
-    lsys.unshare(plan.unshare_flags())
+    lsys.unshare(plan.unshare_flags(exclude=("user", "cgroup")))  # cgroup: once init is inside it
     if "time" in plan.new:
         from ocirt.linux.namespaces import write_time_offsets
         write_time_offsets(ctx.config.get("linux", {}).get("timeOffsets"))
@@ -125,18 +126,27 @@ def init(ctx, chan):
     lsys.prctl(C.PR_SET_DUMPABLE, 0)
     os.setsid()
 
+    def enter_cgroup():
+        """Wait until the runtime has moved us into the container's cgroup."""
+        if not ctx.in_cgroup:
+            chan.expect("cgroup")
+            if "cgroup" in plan.new:
+                lsys.unshare(C.CLONE_NEWCGROUP)
+            ctx.in_cgroup = True
+
     rootfs = None
     if plan.has("mount"):
         from ocirt.linux.rootfs import Rootfs
         rootfs = Rootfs(ctx.rootfs, ctx.bundle, user_ns=plan.has("user"))
         rootfs.prepare(linux.get("rootfsPropagation"))
-        rootfs.mount_all(config.get("mounts"), cgroup_ns=plan.has("cgroup"))
+        rootfs.mount_all(config.get("mounts"), cgroup_ns=plan.has("cgroup"), before_cgroup_mount=enter_cgroup)
         rootfs.create_devices(list(linux.get("devices") or []) + ctx.extra_devices)
+    enter_cgroup()
 
     if "uts" in plan.new or "uts" in plan.join:
         if config.get("hostname"):
-            import socket
-            socket.sethostname(config["hostname"])
+            import _socket
+            _socket.sethostname(config["hostname"])
         if config.get("domainname"):
             lsys.setdomainname(config["domainname"])
     elif config.get("hostname"):
@@ -196,7 +206,7 @@ def preload_for_container(config):
     in a user namespace (uid no longer root on the host) or after
     pivot_root / setns(mnt), the host's Python library is out of reach."""
     import resource  # noqa: F401
-    import socket  # noqa: F401
+    import _socket  # noqa: F401
     import ocirt.process  # noqa: F401
     import ocirt.linux.caps  # noqa: F401
     import ocirt.linux.mountinfo  # noqa: F401

@@ -7,8 +7,9 @@ it, and the directory is created with ``mkdir`` so two creates of one ID race
 safely: exactly one wins.
 """
 import fcntl
-import json
 import os
+
+from ocirt import jsonio
 
 from ocirt.errors import ContainerNotFound, OcirtError
 
@@ -60,7 +61,7 @@ class Container:
     def save(self):
         tmp = os.path.join(self.dir, ".state.json.tmp")
         with open(tmp, "w") as f:
-            json.dump(self.to_dict(), f)
+            f.write(jsonio.dumps(self.to_dict()))
         os.rename(tmp, os.path.join(self.dir, "state.json"))
 
     def init_alive(self):
@@ -95,7 +96,7 @@ class Container:
 
     def load_config(self):
         with open(self.config_file) as f:
-            return json.load(f)
+            return jsonio.load(f)
 
     def lock(self):
         return _Lock(self.dir)
@@ -140,7 +141,7 @@ class StateStore:
         path = os.path.join(self.root, container_id, "state.json")
         try:
             with open(path) as f:
-                data = json.load(f)
+                data = jsonio.load(f)
         except FileNotFoundError:
             if os.path.isdir(os.path.dirname(path)):
                 return Container(self, {"id": container_id, "pid": 0, "creating": True})

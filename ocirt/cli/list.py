@@ -1,5 +1,6 @@
-import json
 import sys
+
+from ocirt import jsonio
 
 from ocirt.state import StateStore
 
@@ -11,7 +12,7 @@ def run(g, opts, args):
         return 0
     states = [c.oci_state() for c in containers]
     if opts["format"] == "json":
-        sys.stdout.write(json.dumps(states) + "\n")
+        sys.stdout.write(jsonio.dumps(states) + "\n")
         return 0
     rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
     rows += [(s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"] or "", s["owner"]) for s in states]

@@ -1,5 +1,6 @@
-import json
 import sys
+
+from ocirt import jsonio
 
 from ocirt.cli import require_id
 from ocirt.state import StateStore
@@ -7,5 +8,5 @@ from ocirt.state import StateStore
 
 def run(g, opts, args):
     container = StateStore(g.root).load(require_id(args, "state"))
-    sys.stdout.write(json.dumps(container.oci_state(), indent=2) + "\n")
+    sys.stdout.write(jsonio.dumps(container.oci_state()) + "\n")
     return 0

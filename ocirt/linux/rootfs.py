@@ -162,9 +162,12 @@ class Rootfs:
         lsys.mount(self.path, self.path, None, C.MS_BIND | C.MS_REC)
         self.fd = os.open(self.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
-    def mount_all(self, mounts, cgroup_ns):
+    def mount_all(self, mounts, cgroup_ns, before_cgroup_mount=None):
         for i, m in enumerate(mounts or []):
-            self.mount_one(Mount(i, m), cgroup_ns)
+            mount = Mount(i, m)
+            if mount.type in ("cgroup", "cgroup2") and before_cgroup_mount:
+                before_cgroup_mount()  # the container's cgroup (namespace) must exist first
+            self.mount_one(mount, cgroup_ns)
 
     def mount_one(self, m, cgroup_ns):
         if m.type == "cgroup" or m.type == "cgroup2":

@@ -1,7 +1,7 @@
 """Loading a bundle's config.json."""
-import json
 import os
 
+from ocirt import jsonio
 from ocirt.errors import ConfigError, OcirtError
 
 
@@ -17,7 +17,7 @@ def load_bundle(bundle):
     except OSError as e:
         raise OcirtError(f"cannot read {path}: {e.strerror}") from None
     try:
-        config = json.loads(raw)
+        config = jsonio.loads(raw)
     except ValueError as e:
         raise ConfigError(f"config.json: invalid JSON: {e}") from None
     if not isinstance(config, dict):
