@@ -43,6 +43,10 @@ class _Writer:
             if self._v2_enabled[controller]:
                 return "v2", unified
         where = "on the unified hierarchy" if self.v2_only else "in any mounted hierarchy"
+        if unified and controller in _read_words(os.path.join(_v2_root(unified), "cgroup.controllers")):
+            raise OcirtError(f"linux.resources.{field}: the {controller} cgroup controller could not be enabled "
+                             f"for {unified} (a parent cgroup's cgroup.subtree_control refused it: on cgroup v2 "
+                             "a cgroup that holds processes cannot enable controllers for its children)")
         raise OcirtError(f"linux.resources.{field}: the {controller} cgroup controller is not available {where}")
 
     def write(self, field, directory, name, value):
@@ -55,6 +59,12 @@ class _Writer:
                                  "(this kernel does not support the setting)") from None
             raise OcirtError(f"linux.resources.{field}: cannot write {str(value).strip()!r} to {path}: "
                              f"{exc.strerror}") from None
+
+
+def _v2_root(path):
+    while path != "/" and not os.path.ismount(path):
+        path = os.path.dirname(path)
+    return path
 
 
 def _read_words(path):
