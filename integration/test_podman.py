@@ -272,3 +272,81 @@ def test_exec_tty(podman, running):
     assert status == 0, out
     lines = [line for line in out.splitlines() if line.strip()]
     assert lines[0].startswith("/dev/pts/") and "isatty" in lines, out
+
+
+def test_ulimit(podman):
+    """`podman run --ulimit nofile=500:600` → process.rlimits.  (An explicit
+    --ulimit replaces default_ulimits, and podman then asks for nproc
+    1048576, which root cannot grant here: pass nproc too.)"""
+    res = podman("run", "--rm", "--ulimit", "nofile=500:600", "--ulimit", "nproc=1024:1024", IMAGE, "sh", "-c", "ulimit -Sn; ulimit -Hn")
+    assert res.stdout == "500\n600\n", res.stderr
+
+
+def test_hostname(podman):
+    """`podman run --hostname` → a UTS namespace with that name."""
+    res = podman("run", "--rm", "--hostname", "conf-podman-host", IMAGE, "hostname")
+    assert res.stdout == "conf-podman-host\n", res.stderr
+
+
+def test_capabilities(podman):
+    """`--cap-drop all --cap-add NET_ADMIN` → exactly CAP_NET_ADMIN (bit 12)
+    effective."""
+    res = podman("run", "--rm", "--cap-drop", "all", "--cap-add", "NET_ADMIN", IMAGE, "grep", "CapEff",
+                 "/proc/self/status")
+    assert int(res.stdout.split()[1], 16) == 1 << 12, res.stdout + res.stderr
+
+
+def test_sysctl_and_tmpfs(podman):
+    """`--sysctl` and `--tmpfs` → linux.sysctl and a tmpfs mount."""
+    res = podman("run", "--rm", "--sysctl", "net.ipv4.ip_forward=1", "--tmpfs", "/scratch:size=1m", IMAGE,
+                 "sh", "-c", "cat /proc/sys/net/ipv4/ip_forward; grep ' /scratch ' /proc/self/mountinfo")
+    lines = res.stdout.splitlines()
+    assert lines[0] == "1" and "tmpfs" in lines[1], res.stdout + res.stderr
+
+
+def test_uidmap(podman):
+    """`--uidmap/--gidmap` → a user namespace with those mappings."""
+    res = podman("run", "--rm", "--uidmap", "0:200000:65536", "--gidmap", "0:200000:65536", IMAGE,
+                 "cat", "/proc/self/uid_map")
+    assert res.stdout.split() == ["0", "200000", "65536"], res.stderr
+
+
+def test_privileged(podman):
+    """`--privileged`: every capability the host has, and host devices."""
+    res = podman("run", "--rm", "--privileged", IMAGE, "sh", "-c",
+                 "grep CapBnd /proc/self/status; ls /dev")
+    with open("/proc/self/status") as f:
+        host_bnd = next(line.split()[1] for line in f if line.startswith("CapBnd"))
+    assert res.stdout.splitlines()[0].split()[1] == host_bnd, res.stdout + res.stderr
+    assert "loop0" in res.stdout.split() or "kvm" in res.stdout.split(), res.stdout
+
+
+def test_restart(podman, running):
+    """`podman restart`: a stopped container is created and started again."""
+    cid = running()
+    assert podman("restart", "-t", "0", cid).returncode == 0
+    assert inspect(podman, cid)["State"]["Running"]
+    assert podman("exec", cid, "true").returncode == 0
+
+
+def test_exec_detached(podman, running):
+    """`podman exec -d` → runtime `exec --detach --pid-file`."""
+    cid = running()
+    assert podman("exec", "-d", cid, "sh", "-c", "echo detached > /tmp/marker").returncode == 0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if podman("exec", cid, "cat", "/tmp/marker").stdout == "detached\n":
+            break
+        time.sleep(0.1)
+    assert podman("exec", cid, "cat", "/tmp/marker").stdout == "detached\n"
+
+
+def test_pause_unpause(podman, running):
+    """`podman pause/unpause` → runtime `pause`/`resume` (freezer)."""
+    cid = running(command=("sh", "-c", "while :; do date +%s%N > /tmp/tick; sleep 0.05; done"))
+    res = podman("pause", cid)
+    assert res.returncode == 0, res.stderr
+    assert inspect(podman, cid)["State"]["Status"] == "paused"
+    res = podman("unpause", cid)
+    assert res.returncode == 0, res.stderr
+    assert inspect(podman, cid)["State"]["Status"] == "running"

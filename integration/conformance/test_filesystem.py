@@ -275,3 +275,45 @@ def test_no_pivot(rt):
     ctr = rt.container(["ls", "-a", "/"])
     out = ctr.run("--no-pivot")
     assert set(out.split()) - {".", ".."} == set(os.listdir(ctr.rootfs))
+
+
+def test_bind_mount_flags(rt):
+    """config.md "Mounts" options `nosuid`, `nodev`, `noexec`, `ro` on a bind
+    mount (they need a remount after MS_BIND; a runtime that skips it
+    silently ignores them)."""
+    src = host_dir(rt, "flagsrc")
+    with open(os.path.join(src, "prog"), "w") as f:
+        f.write("#!/bin/sh\necho executed\n")
+    os.chmod(os.path.join(src, "prog"), 0o755)
+    ctr = rt.container(sh("/data/prog 2>/dev/null || echo not-executed; cat /proc/self/mountinfo"),
+                       mutate=lambda c: add_mount(c, "/data", src, ["bind", "nosuid", "nodev", "noexec", "ro"]))
+    out = ctr.run()
+    assert out.startswith("not-executed\n"), out
+    entry = mountinfo_entry(out, "/data")
+    assert {"ro", "nosuid", "nodev", "noexec"} <= set(entry["options"]), entry
+
+
+def test_recursive_read_only(rt, nested_source):
+    """config.md "Mounts" option `rro` (SHOULD, mount_setattr on kernel ≥
+    5.12): the submounts of an rbind are read-only too."""
+    ctr = rt.container(sh("touch /data/sub/x 2>/dev/null && echo sub-writable || echo sub-ro"),
+                       mutate=lambda c: add_mount(c, "/data", nested_source, ["rbind", "rro"]))
+    assert ctr.run() == "sub-ro\n"
+
+
+def test_relative_mount_destination(rt):
+    """config.md "Mounts" (runtime-spec 1.2): a relative `destination` is
+    relative to the container's /."""
+    src = host_dir(rt, "relsrc", {"f": "relative\n"})
+    ctr = rt.container(["cat", "/reldata/f"], mutate=lambda c: add_mount(c, "reldata", src, ["bind"]))
+    assert ctr.run() == "relative\n"
+
+
+def test_readonly_and_masked_missing_paths_ignored(rt):
+    """config-linux.md "Masked Paths" / "Readonly Paths": entries that do not
+    exist in the container are skipped, not an error."""
+    def mutate(config):
+        config["linux"]["readonlyPaths"] = ["/does/not/exist", "/proc/sys"]
+        config["linux"]["maskedPaths"] = ["/does/not/exist/either"]
+    ctr = rt.container(sh("echo ok"), mutate=mutate)
+    assert ctr.run() == "ok\n"

@@ -247,3 +247,45 @@ def test_failing_poststop_hook_only_warns(rt):
     res = ctr.delete(check=False)
     assert res.returncode == 0, res.stderr
     assert rt.call("state", ctr.id).returncode != 0
+
+
+def test_hook_args_argv0(rt):
+    """config.md "Hooks": `args` has execv semantics: args[0] is the hook's
+    argv[0], independent of `path`."""
+    out = os.path.join(rt.workdir, "argv0")
+    ctr = rt.container(["true"], mutate=lambda c: c.update(hooks={"createRuntime": [
+        {"path": "/bin/sh", "args": ["conformance-argv0", "-c",
+                                     f"tr '\\0' '\\n' < /proc/$$/cmdline | head -n 1 > {out}; echo $0 >> {out}",
+                                     "dollar-zero"]}]}))
+    ctr.create()
+    with open(out) as f:
+        assert f.read() == "conformance-argv0\ndollar-zero\n"
+
+
+def test_poststop_runs_on_forced_delete(rt):
+    """runtime.md "Lifecycle" steps 11-13: `delete --force` of a running
+    container still runs the poststop hooks, with status `stopped`."""
+    out = os.path.join(rt.workdir, "poststop.json")
+    ctr = rt.container(["sleep", "600"], mutate=lambda c: c.update(hooks={"poststop": [
+        {"path": "/bin/sh", "args": ["sh", "-c", f"cat > {out}"]}]}))
+    ctr.create()
+    ctr.start()
+    ctr.delete("--force")
+    with open(out) as f:
+        state = json.load(f)
+    assert state["id"] == ctr.id and state["status"] == "stopped"
+
+
+def test_prestart_sees_container_namespaces(rt):
+    """config.md "Prestart"/"CreateRuntime": called after the container's
+    namespaces exist: through the state `pid` the hook reaches the container's
+    network namespace (what CNI plugins do)."""
+    out = os.path.join(rt.workdir, "hook-netns")
+    script = (f"pid=$(sed 's/.*\"pid\": *\\([0-9]*\\).*/\\1/'); "
+              f"readlink /proc/$pid/ns/net > {out}")
+    ctr = rt.container(["sleep", "600"], mutate=lambda c: c.update(hooks={
+        "prestart": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]}))
+    ctr.create()
+    with open(out) as f:
+        seen = f.read().strip()
+    assert seen == os.readlink(f"/proc/{ctr.pid}/ns/net") != os.readlink("/proc/self/ns/net")

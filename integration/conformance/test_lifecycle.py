@@ -355,3 +355,67 @@ def test_failed_create_leaves_no_cgroups(rt):
         assert cgroup_dirs(name) == []
     finally:
         remove_leftover_cgroups(name)
+
+
+def test_kill_default_signal_is_term(rt):
+    """runc CLI `kill ID` (reference §3): the signal defaults to SIGTERM."""
+    ctr = rt.container(sh('trap "echo got-TERM; exit 0" TERM; echo ready; while :; do sleep 0.05; done'))
+    ctr.create()
+    ctr.start()
+    deadline = time.monotonic() + 10
+    while "ready" not in ctr.stdout() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    rt.call("kill", ctr.id, check=True)
+    ctr.wait()
+    assert ctr.stdout() == "ready\ngot-TERM\n"
+
+
+def test_process_killed_from_outside_is_stopped(rt):
+    """runtime.md "Operations/Kill": whatever stopped the process, the status
+    becomes `stopped` and delete works (here SIGKILL sent by the host)."""
+    ctr = rt.container(LONG)
+    ctr.create()
+    ctr.start()
+    os.kill(ctr.pid, 9)
+    ctr.wait()
+    assert ctr.state()["status"] == "stopped"
+    ctr.delete()
+    assert rt.call("state", ctr.id).returncode != 0
+
+
+def test_delete_after_bundle_removed(rt):
+    """runtime.md "Lifecycle" step 2: config.json edits after create have no
+    effect; delete works from the runtime's own state even when the bundle
+    is gone (clients unmount/remove storage around delete)."""
+    ctr = rt.container(["true"])
+    ctr.create()
+    ctr.start()
+    ctr.wait()
+    moved = ctr.bundle + ".moved"
+    os.rename(ctr.bundle, moved)
+    try:
+        res = ctr.delete(check=False)
+    finally:
+        os.rename(moved, ctr.bundle)
+    assert res.returncode == 0, res.stderr
+    assert rt.call("state", ctr.id).returncode != 0
+
+
+def test_relative_pid_file(rt):
+    """runc `--pid-file` (reference §6.2): a relative path is relative to the
+    caller's working directory."""
+    ctr = rt.container(LONG)
+    with open(ctr.stdout_path, "wb") as out:
+        res = rt.call("create", "--bundle", ctr.bundle, "--pid-file", "relative.pid", ctr.id,
+                      cwd=ctr.bundle, stdout=out, stderr=out)
+    assert res.returncode == 0
+    with open(os.path.join(ctr.bundle, "relative.pid")) as f:
+        assert int(f.read()) == ctr.state()["pid"]
+
+
+def test_id_charset(rt):
+    """Container ID rule (reference §2): letters, digits and `_+.-` are valid."""
+    ctr = rt.container(LONG)
+    ctr.id = f"Conf_{os.getpid()}+a.b-1"
+    ctr.create()
+    assert ctr.state()["id"] == ctr.id

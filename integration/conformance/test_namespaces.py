@@ -134,3 +134,19 @@ def test_user_namespace_needs_mappings(rt):
         config["linux"]["namespaces"].append({"type": "user"})
     ctr = rt.container(["true"], mutate=mutate)
     assert ctr.create(check=False).returncode != 0
+
+
+def test_time_namespace_offsets(rt):
+    """config-linux.md `timeOffsets` with a new time namespace: the
+    monotonic and boottime clocks are shifted (uptime reads a year more)."""
+    year = 365 * 24 * 3600
+
+    def extra(config):
+        config["linux"]["timeOffsets"] = {"monotonic": {"secs": year, "nanosecs": 0},
+                                          "boottime": {"secs": year, "nanosecs": 0}}
+    ctr = rt.container(["cat", "/proc/uptime"], mutate=with_namespaces(["mount", "time", "pid", "ipc", "uts",
+                                                                         "network"], extra))
+    with open("/proc/uptime") as f:
+        host_uptime = float(f.read().split()[0])
+    container_uptime = float(ctr.run().split()[0])
+    assert container_uptime - host_uptime > year - 60

@@ -252,3 +252,61 @@ def test_seccomp_argument_filter(rt):
     ctr = rt.container(sh("kill -0 $$ 2>/dev/null && echo sig0-allowed || echo sig0-refused; "
                           "kill -CONT $$ && echo cont-allowed"), mutate=mutate)
     assert ctr.run() == "sig0-refused\ncont-allowed\n"
+
+
+def test_args0_resolved_with_process_path(rt):
+    """config.md "Process" `args`: args[0] has execvp(3) semantics, so it is
+    looked up in the PATH of `process.env`; with a PATH not containing
+    busybox's applets create fails (reference §1 rule 10: checked at create)."""
+    ctr = rt.container(["sh", "-c", "true"], mutate=set_process(env=["PATH=/nowhere"]))
+    res = ctr.create(check=False)
+    assert res.returncode != 0
+    ok = rt.container(["sh", "-c", "echo found"], mutate=set_process(env=["PATH=/usr/bin:/bin"]))
+    assert ok.run() == "found\n"
+
+
+def test_non_executable_args0_fails(rt):
+    """runc CLI (reference §8.3): a non-executable args[0] fails create with
+    "permission denied" in the message, which podman maps to exit 126."""
+    ctr = rt.container(["/etc/passwd"])
+    res = ctr.create(check=False)
+    assert res.returncode != 0
+    assert "permission denied" in res.stderr.lower(), res.stderr
+
+
+def test_rlimit_duplicate_type_fails(rt):
+    """config.md `rlimits` (reference §10): duplicate `type` entries are an
+    error."""
+    rlimits = [{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 512},
+               {"type": "RLIMIT_NOFILE", "soft": 256, "hard": 256}]
+    ctr = rt.container(["true"], mutate=set_process(rlimits=rlimits))
+    assert ctr.create(check=False).returncode != 0
+
+
+def test_umask_unset_is_inherited(rt):
+    """config.md "User" `umask`: if unspecified, the umask SHOULD not be
+    changed from the calling process' umask (0077 here)."""
+    ctr = rt.container(["sh", "-c", "umask"])
+    wrap = ["/bin/sh", "-c", 'umask 0077 && exec "$@"', "sh"]
+    assert ctr.run(wrap=wrap) == "0077\n"
+
+
+def test_seccomp_kill_process(rt):
+    """config-linux.md "Seccomp": SCMP_ACT_KILL_PROCESS kills the process
+    making the call with SIGSYS (the shell sees status 128+31)."""
+    def mutate(config):
+        config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
+                                      "syscalls": [{"names": ["mkdir", "mkdirat"],
+                                                    "action": "SCMP_ACT_KILL_PROCESS"}]}
+    ctr = rt.container(sh("mkdir /tmp/d; echo status=$?"), mutate=mutate)
+    assert ctr.run().splitlines()[-1] == "status=159"
+
+
+def test_sysctl_unknown_key_fails(rt):
+    """config-linux.md "Sysctl": a parameter that does not exist cannot be
+    applied: create MUST fail (runtime.md lifecycle step 2)."""
+    def mutate(config):
+        config["linux"]["sysctl"] = {"net.ipv4.conformance_no_such_key": "1"}
+    ctr = rt.container(["true"], mutate=mutate)
+    assert ctr.create(check=False).returncode != 0
+    assert rt.call("state", ctr.id).returncode != 0
