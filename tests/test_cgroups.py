@@ -264,10 +264,29 @@ def test_cpu(manager, sleeper):
 
 
 @needs_v1
-def test_cpu_realtime_runtime_beyond_parent_is_an_error(manager):
-    # The parent has rt_runtime 0 on this host: any runtime budget is refused by the kernel.
+def test_cpu_realtime_budget_is_lent_down_the_ancestors(manager):
+    """runtime-tools linux_cgroups_cpus asks for 950000/1000000 at a nested path."""
+    root_runtime = int(read_file(os.path.join(_mount(manager.path("cpu")), "cpu.rt_runtime_us")))
+    if root_runtime <= 0:
+        pytest.skip("the root cpu cgroup has no realtime budget to lend")
+    manager.apply_resources({"cpu": {"realtimePeriod": 1000000, "realtimeRuntime": root_runtime}})
+    assert _read(manager, "cpu", "cpu.rt_runtime_us") == str(root_runtime)
+    parent = os.path.dirname(manager.path("cpu"))
+    assert read_file(os.path.join(parent, "cpu.rt_runtime_us")).strip() == str(root_runtime)
+    # more than the root has is refused, naming the field
     with pytest.raises(OcirtError, match=r"cpu\.realtimeRuntime"):
-        manager.apply_resources({"cpu": {"realtimeRuntime": 1000}})
+        manager.apply_resources({"cpu": {"realtimeRuntime": root_runtime + 1}})
+    # give the budget back so other cgroups under the shared parent are not starved
+    with open(os.path.join(manager.path("cpu"), "cpu.rt_runtime_us"), "w") as f:
+        f.write("0")
+    with open(os.path.join(parent, "cpu.rt_runtime_us"), "w") as f:
+        f.write("0")
+
+
+def _mount(path):
+    while not os.path.ismount(path):
+        path = os.path.dirname(path)
+    return path
 
 
 def test_pids(manager, sleeper):

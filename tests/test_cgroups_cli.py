@@ -162,3 +162,57 @@ def test_verbs_on_missing_container(tmp_path):
     for verb in ("pause", "resume", "update", "ps", "events"):
         res = run_ocirt(verb, "nope", root=str(tmp_path))
         assert res.returncode == 1 and "container does not exist" in res.stderr, (verb, res.stderr)
+
+
+def test_cgroup_namespace_shows_the_container_its_own_root(tmp_path):
+    def cgroupns(config):
+        namespaces = config["linux"]["namespaces"]
+        if not any(n["type"] == "cgroup" for n in namespaces):
+            namespaces.append({"type": "cgroup"})
+    bundle = make_bundle(str(tmp_path / "bundle"), args=("cat", "/proc/self/cgroup"), mutate=cgroupns)
+    res = run_ocirt("run", "--bundle", bundle, f"ns-{uuid.uuid4().hex[:8]}", root=str(tmp_path / "root"))
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.split()
+    assert lines and all(line.endswith(":/") for line in lines), lines
+
+
+def test_update_errors_and_device_rules(container):
+    root, cid, state = container
+    run_ocirt("update", "--memory", "32m", "--memory-swap", "48m", cid, root=root, check=True)
+    res = run_ocirt("update", "--memory", "100m", cid, root=root)
+    assert res.returncode == 1 and "set --memory-swap as well" in res.stderr
+    res = run_ocirt("update", "--l3-cache-schema", "L3:0=f", cid, root=root)
+    assert res.returncode == 1 and "Intel RDT" in res.stderr
+    devices = state["cgroup"]["paths"].get("devices")
+    if devices:
+        before = open(devices + "/devices.list").read()
+        # podman resends the configured rules: nothing changes
+        with open(state["config_file"]) as f:
+            configured = json.load(f)["linux"]["resources"].get("devices", [])
+        res = run_ocirt("update", "-r", "-", cid, root=root, input=json.dumps({"devices": configured}).encode())
+        assert res.returncode == 0, res.stderr
+        assert open(devices + "/devices.list").read() == before
+        # a changed rule set is applied, completed with the default device rules
+        rules = configured + [{"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"}]
+        res = run_ocirt("update", "-r", "-", cid, root=root, input=json.dumps({"devices": rules}).encode())
+        assert res.returncode == 0, res.stderr
+        listed = open(devices + "/devices.list").read().splitlines()
+        assert "c 10:200 rwm" in listed and "c 1:3 rwm" in listed
+
+
+def test_update_of_a_stopped_container_fails(tmp_path):
+    root = str(tmp_path / "root")
+    cid = f"st-{uuid.uuid4().hex[:8]}"
+    bundle = make_bundle(str(tmp_path / "bundle"), args=("sleep", "300"))
+    run_ocirt("create", "--bundle", bundle, cid, root=root, check=True)
+    with open(os.path.join(root, cid, "state.json")) as f:
+        pid = json.load(f)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while json.loads(run_ocirt("state", cid, root=root, check=True).stdout)["status"] != "stopped":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    for verb in (["update", "--pids-limit", "5"], ["pause"], ["events", "--stats"]):
+        res = run_ocirt(*verb, cid, root=root)
+        assert res.returncode == 1 and "container not running" in res.stderr, (verb, res.stderr)
+    run_ocirt("delete", cid, root=root, check=True)

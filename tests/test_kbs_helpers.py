@@ -232,7 +232,11 @@ PY = sys.executable
 
 @pytest.fixture(scope="session")
 def pg_dsn():
-    """A throw-away PostgreSQL cluster (Debian's postgresql package) on a Unix socket."""
+    """A throw-away PostgreSQL cluster (Debian's postgresql package) on a Unix socket,
+    or the database named by $OCIRT_KBS_TEST_PG_DSN (its kbs tables are emptied)."""
+    if os.environ.get("OCIRT_KBS_TEST_PG_DSN"):
+        yield os.environ["OCIRT_KBS_TEST_PG_DSN"]
+        return
     bindirs = sorted(d for d in (f"/usr/lib/postgresql/{v}/bin" for v in os.listdir("/usr/lib/postgresql"))
                      if os.path.exists(d + "/initdb")) if os.path.isdir("/usr/lib/postgresql") else []
     if not bindirs:
@@ -250,15 +254,22 @@ def pg_dsn():
         os.makedirs(d, exist_ok=True)
         shutil.chown(d, "postgres", "postgres")
     as_pg = ["runuser", "-u", "postgres", "--"]
+
+    def stop():  # idempotent; also registered with atexit in case pytest never tears down
+        if os.path.exists(os.path.join(data, "postmaster.pid")):
+            subprocess.run(as_pg + [f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
+    import atexit
+    atexit.register(stop)
     try:
         subprocess.run(as_pg + [f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres"], check=True,
                        capture_output=True)
         subprocess.run(as_pg + [f"{bindir}/pg_ctl", "-D", data, "-w", "-l", os.path.join(base, "log"), "-o",
                                 f"-k {sock} -c listen_addresses='' -p 54329", "start"], check=True,
-                       capture_output=True)
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         yield f"postgresql://postgres@/postgres?host={sock}&port=54329"
     finally:
-        subprocess.run(as_pg + [f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+        stop()
 
 

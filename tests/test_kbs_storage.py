@@ -11,10 +11,6 @@ from ocirt.kbs.storage import SESSION_NEW, SecretKey, Session, SQLiteStorage, Wo
 from tests.test_kbs_helpers import pg_dsn  # noqa: F401 (fixture)
 
 
-def _pg_dsn():
-    return os.environ.get("OCIRT_KBS_TEST_PG_DSN")
-
-
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -32,7 +28,7 @@ def open_db(request, tmp_path):
         for db in opened:
             db.close()
         return
-    dsn = _pg_dsn() or request.getfixturevalue("pg_dsn")
+    dsn = request.getfixturevalue("pg_dsn")
     opened = []
 
     def factory():

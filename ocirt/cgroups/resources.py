@@ -43,6 +43,10 @@ class _Writer:
             if self._v2_enabled[controller]:
                 return "v2", unified
         where = "on the unified hierarchy" if self.v2_only else "in any mounted hierarchy"
+        if unified and controller in _read_words(os.path.join(_v2_root(unified), "cgroup.controllers")):
+            raise OcirtError(f"linux.resources.{field}: the {controller} cgroup controller could not be enabled "
+                             f"for {unified} (a parent cgroup's cgroup.subtree_control refused it: on cgroup v2 "
+                             "a cgroup that holds processes cannot enable controllers for its children)")
         raise OcirtError(f"linux.resources.{field}: the {controller} cgroup controller is not available {where}")
 
     def write(self, field, directory, name, value):
@@ -55,6 +59,12 @@ class _Writer:
                                  "(this kernel does not support the setting)") from None
             raise OcirtError(f"linux.resources.{field}: cannot write {str(value).strip()!r} to {path}: "
                              f"{exc.strerror}") from None
+
+
+def _v2_root(path):
+    while path != "/" and not os.path.ismount(path):
+        path = os.path.dirname(path)
+    return path
 
 
 def _read_words(path):
@@ -231,11 +241,7 @@ def _cpu(w, cpu):
             w.write("cpu.quota", d, "cpu.cfs_quota_us", cfs["quota"])
         if cfs["burst"] is not None:
             w.write("cpu.burst", d, "cpu.cfs_burst_us", cfs["burst"])
-        # rt period before runtime: runtime must fit in the period.
-        if cfs["realtimePeriod"]:
-            w.write("cpu.realtimePeriod", d, "cpu.rt_period_us", cfs["realtimePeriod"])
-        if cfs["realtimeRuntime"] is not None and cfs["realtimeRuntime"] != 0:
-            w.write("cpu.realtimeRuntime", d, "cpu.rt_runtime_us", cfs["realtimeRuntime"])
+        _realtime_v1(w, d, cfs["realtimePeriod"], cfs["realtimeRuntime"])
         if cfs["idle"] is not None:
             w.write("cpu.idle", d, "cpu.idle", cfs["idle"])
         return
@@ -259,6 +265,40 @@ def _cpu(w, cpu):
         w.write("cpu.burst", d, "cpu.max.burst", cfs["burst"])
     if cfs["idle"] is not None:
         w.write("cpu.idle", d, "cpu.idle", cfs["idle"])
+
+
+def _realtime_v1(w, d, period, runtime):
+    """cpu.rt_period_us, then cpu.rt_runtime_us (the runtime must fit in the period).
+
+    A new cgroup starts with no realtime budget and the kernel refuses a child
+    more than its parent has, so a budget for /a/b/c needs /a and /a/b to
+    have one: when the leaf is refused, the budget is lent down the chain of
+    ancestors below the hierarchy root (as runc and crun do) and retried.
+    """
+    def write_leaf():
+        if period:
+            w.write("cpu.realtimePeriod", d, "cpu.rt_period_us", period)
+        if runtime is not None and runtime != 0:
+            w.write("cpu.realtimeRuntime", d, "cpu.rt_runtime_us", runtime)
+    try:
+        write_leaf()
+        return
+    except OcirtError:
+        if not runtime or runtime < 0:
+            raise
+    mount = _v2_root(d)
+    chain = []
+    parent = os.path.dirname(d)
+    while parent != mount and parent.startswith(mount + "/"):
+        chain.append(parent)
+        parent = os.path.dirname(parent)
+    for ancestor in reversed(chain):
+        current = _read_int(os.path.join(ancestor, "cpu.rt_runtime_us"))
+        if current is not None and 0 <= current < runtime:
+            if period:
+                w.write("cpu.realtimePeriod", ancestor, "cpu.rt_period_us", period)
+            w.write("cpu.realtimeRuntime", ancestor, "cpu.rt_runtime_us", runtime)
+    write_leaf()
 
 
 # -------------------------------------------------------------------------------- pids
@@ -411,7 +451,6 @@ def _v1_shares(value):
 _UNIFIED_TO_V1 = {
     "memory.max": ("memory", "memory.limit_in_bytes", _v1_from_max),
     "memory.low": ("memory", "memory.soft_limit_in_bytes", _v1_from_max),
-    "memory.high": ("memory", "memory.soft_limit_in_bytes", _v1_from_max),
     "pids.max": ("pids", "pids.max", str.strip),
     "cpu.weight": ("cpu", "cpu.shares", _v1_shares),
     "cpu.idle": ("cpu", "cpu.idle", str.strip),

@@ -5,7 +5,6 @@ table: the host ``ps`` (default ``-ef``) filtered to the container's pids,
 header kept, as runc does: the PID column is found by its header name.
 """
 import json
-import subprocess
 import sys
 
 from ocirt.cli import require_id
@@ -24,6 +23,7 @@ def run(g, opts, args):
         return 0
     if fmt != "table":
         raise UsageError(f"invalid format option: {fmt}")
+    import subprocess  # only the table form runs ps (containerd asks for json)
     ps_args = args[1:] or ["-ef"]
     try:
         out = subprocess.run(["ps", *ps_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

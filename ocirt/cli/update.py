@@ -99,6 +99,16 @@ def _merge(saved, given):
     return merged
 
 
+def _check_memory_swap(given, merged):
+    """A new limit above the saved memory+swap limit would be refused by the
+    kernel with a bare EINVAL: say what to do instead."""
+    limit, swap = merged.get("limit"), merged.get("swap")
+    if "limit" in given and "swap" not in given and limit not in (None, -1) and swap not in (None, -1) \
+            and swap < limit:
+        raise OcirtError(f"memory limit {limit} is above the container's memory+swap limit {swap}: "
+                         "set --memory-swap as well")
+
+
 def run(g, opts, args):
     from ocirt import cgroups
     cid = require_id(args, "update")
@@ -114,6 +124,7 @@ def run(g, opts, args):
         linux = config.setdefault("linux", {})
         saved = linux.get("resources") or {}
         merged = _merge(saved, given)
+        _check_memory_swap(given.get("memory") or {}, merged.get("memory") or {})
         to_apply = {k: merged[k] for k in given if k != "devices" and merged.get(k) is not None}
         if "devices" in given and given["devices"] != saved.get("devices"):
             from ocirt.container import device_rules

@@ -16,20 +16,13 @@ name (runtime-tools' ``process_capabilities_fail``) is refused before anything
 is created; the core does not need to re-check them.
 """
 from ocirt.errors import ConfigError
+from ocirt.linux.caps import CAP_NAMES
 from ocirt.spec import _schema_checks
 from ocirt.spec._schema_checks import show
 
-# include/uapi/linux/capability.h, capability numbers 0 (CAP_CHOWN) to 40
-# (CAP_CHECKPOINT_RESTORE, Linux 5.9); the same list features-linux.md shows.
-CAPABILITIES = (
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
-    "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
-    "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-)
+# The capability list lives with the code that applies it (linux/caps.py,
+# numbers 0 to 40 from include/uapi/linux/capability.h).
+CAPABILITIES = CAP_NAMES
 _KNOWN_CAPABILITIES = frozenset(CAPABILITIES)
 
 # getrlimit(2): config.md asks for an error on a type the kernel cannot map.
