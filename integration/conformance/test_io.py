@@ -1,6 +1,7 @@
 """stdio, inherited fds and the console socket: runtime-tools
 command-line-interface.md "create", runtime-linux.md "File descriptors",
 reference §6.1 (runc's console-socket protocol) and §6.3 (LISTEN_FDS)."""
+import json
 import os
 import select
 import socket
@@ -152,3 +153,40 @@ def test_terminal_without_console_socket_fails(rt):
     without setting console socket")."""
     ctr = rt.container(["true"], terminal=True)
     assert ctr.create(check=False).returncode != 0
+
+
+def test_seccomp_listener_path(rt):
+    """config-linux.md "Seccomp" `listenerPath` (reference §10): with an
+    SCMP_ACT_NOTIFY rule the runtime connects to `listenerPath` and sends one
+    container-process-state JSON with the seccomp notify fd in SCM_RIGHTS.
+    Once the agent closes that fd, the notified syscall fails (ENOSYS) and the
+    process carries on."""
+    sock_dir = tempfile.mkdtemp(prefix="conf-seccomp-", dir="/tmp")
+    sock_path = os.path.join(sock_dir, "agent.sock")
+    listener = ConsoleListener(sock_path)
+    listener.start()
+
+    def mutate(config):
+        config["linux"]["seccomp"] = {
+            "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock_path, "listenerMetadata": "conformance",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}
+    ctr = rt.container(sh("mkdir /tmp/d 2>&1; echo after-mkdir"), mutate=mutate)
+    try:
+        ctr.create()
+        ctr.start()
+        listener.join(20)
+        assert listener.error is None and listener.message, (listener.error, ctr.stdout(), ctr.stderr())
+        state = json.loads(listener.message)
+        assert len(listener.fds) == 1 and state["fds"] == ["seccompFd"]
+        assert state["metadata"] == "conformance" and state["state"]["id"] == ctr.id
+        assert state["pid"] == ctr.pid
+    finally:
+        for fd in listener.fds:
+            os.close(fd)
+        try:
+            os.unlink(sock_path)
+        except FileNotFoundError:
+            pass
+        os.rmdir(sock_dir)
+    ctr.wait()
+    assert ctr.stdout() == "mkdir: can't create directory '/tmp/d': Function not implemented\nafter-mkdir\n"
