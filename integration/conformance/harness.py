@@ -95,6 +95,10 @@ class Container:
         # The runtime's own words on failure land in the same file as the
         # container's stderr would; keep them for assertions and messages.
         res.stderr = self.stderr()
+        if res.returncode != 0:
+            # a failed create never ran the user program: this is the
+            # runtime's own output, and clients show it to users verbatim
+            assert "Traceback (most recent call last)" not in res.stderr, f"create crashed: {res.stderr}"
         if check and res.returncode != 0:
             raise AssertionError(f"create {self.id} failed ({res.returncode}): {res.stderr}")
         if res.returncode == 0 and os.path.exists(self.pid_file):

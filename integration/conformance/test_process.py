@@ -310,3 +310,24 @@ def test_sysctl_unknown_key_fails(rt):
     ctr = rt.container(["true"], mutate=mutate)
     assert ctr.create(check=False).returncode != 0
     assert rt.call("state", ctr.id).returncode != 0
+
+
+def test_uid_without_passwd_entry(rt):
+    """config.md "User": `uid`/`gid` are numeric; they need no entry in the
+    container's /etc/passwd or /etc/group."""
+    ctr = rt.container(sh("id -u; id -g"), mutate=set_process(user={"uid": 4242, "gid": 4343}))
+    assert ctr.run() == "4242\n4343\n"
+
+
+def test_missing_cwd(rt):
+    """config.md "Process" `cwd`: runc creates a missing working directory;
+    a runtime may instead refuse, but then with a clean error at create
+    (never a crash, never a process in the wrong directory)."""
+    ctr = rt.container(["pwd"], mutate=set_process(cwd="/does/not/exist/yet"))
+    res = ctr.create(check=False)
+    if res.returncode == 0:
+        ctr.start()
+        ctr.wait()
+        assert ctr.stdout() == "/does/not/exist/yet\n"
+    else:
+        assert "/does/not/exist/yet" in res.stderr, res.stderr
