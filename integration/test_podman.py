@@ -350,3 +350,13 @@ def test_pause_unpause(podman, running):
     res = podman("unpause", cid)
     assert res.returncode == 0, res.stderr
     assert inspect(podman, cid)["State"]["Status"] == "running"
+
+
+def test_memory_and_pids_limits(podman):
+    """`--memory 64m --pids-limit 77` → linux.resources applied to the
+    container's cgroup, as the container sees it (cgroup v1 here)."""
+    script = ("for c in memory/memory.limit_in_bytes pids/pids.max; do "
+              "f=/sys/fs/cgroup/$c; p=$(grep \":${c%%/*}:\" /proc/self/cgroup | cut -d: -f3); "
+              "[ -f /sys/fs/cgroup/${c%%/*}$p/${c#*/} ] && f=/sys/fs/cgroup/${c%%/*}$p/${c#*/}; cat $f; done")
+    res = podman("run", "--rm", "--memory", "64m", "--pids-limit", "77", IMAGE, "sh", "-c", script)
+    assert res.stdout.split() == ["67108864", "77"], res.stdout + res.stderr
