@@ -289,3 +289,30 @@ def test_prestart_sees_container_namespaces(rt):
     with open(out) as f:
         seen = f.read().strip()
     assert seen == os.readlink(f"/proc/{ctr.pid}/ns/net") != os.readlink("/proc/self/ns/net")
+
+
+def test_hook_env_is_exactly_env(rt):
+    """config.md "Hooks": `env` has environ(7) semantics: the hook's
+    environment is exactly the listed variables, nothing of the runtime's."""
+    out = os.path.join(rt.workdir, "hook-environ")
+    ctr = rt.container(["true"], mutate=lambda c: c.update(hooks={"createRuntime": [
+        {"path": "/bin/sh", "args": ["sh", "-c", f"cat /proc/$$/environ > {out}"],
+         "env": ["CONF_ONE=1", "CONF_TWO=two words"]}]}))
+    ctr.create()
+    with open(out) as f:
+        assert sorted(v for v in f.read().split("\0") if v) == ["CONF_ONE=1", "CONF_TWO=two words"]
+
+
+def test_hook_timeout_kills_hook(rt):
+    """config.md "Hooks" `timeout`: the hook is aborted, not left running
+    after create gave up on it."""
+    pid_file = os.path.join(rt.workdir, "hook.pid")
+    ctr = rt.container(["true"], mutate=lambda c: c.update(hooks={"createRuntime": [
+        {"path": "/bin/sh", "args": ["sh", "-c", f"echo $$ > {pid_file}; exec sleep 60"], "timeout": 1}]}))
+    assert ctr.create(check=False).returncode != 0
+    with open(pid_file) as f:
+        pid = int(f.read())
+    deadline = time.monotonic() + 5
+    while not process_gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process_gone(pid), f"hook {pid} still running after its timeout"
