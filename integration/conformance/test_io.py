@@ -71,12 +71,12 @@ class ConsoleListener(threading.Thread):
     """A client's console socket: accept one connection, receive the message
     and the fds sent with it (runc: the pty name, one SCM_RIGHTS fd)."""
 
-    def __init__(self, path):
+    def __init__(self, path, timeout=20):
         super().__init__(daemon=True)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
         self.sock.listen(1)
-        self.sock.settimeout(20)
+        self.sock.settimeout(timeout)
         self.message, self.fds, self.error = None, [], None
 
     def run(self):
@@ -163,7 +163,7 @@ def test_seccomp_listener_path(rt):
     process carries on."""
     sock_dir = tempfile.mkdtemp(prefix="conf-seccomp-", dir="/tmp")
     sock_path = os.path.join(sock_dir, "agent.sock")
-    listener = ConsoleListener(sock_path)
+    listener = ConsoleListener(sock_path, timeout=8)
     listener.start()
 
     def mutate(config):
@@ -174,7 +174,7 @@ def test_seccomp_listener_path(rt):
     try:
         ctr.create()
         ctr.start()
-        listener.join(20)
+        listener.join(10)
         assert listener.error is None and listener.message, (listener.error, ctr.stdout(), ctr.stderr())
         state = json.loads(listener.message)
         assert len(listener.fds) == 1 and state["fds"] == ["seccompFd"]
