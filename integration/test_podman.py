@@ -360,3 +360,17 @@ def test_memory_and_pids_limits(podman):
               "[ -f /sys/fs/cgroup/${c%%/*}$p/${c#*/} ] && f=/sys/fs/cgroup/${c%%/*}$p/${c#*/}; cat $f; done")
     res = podman("run", "--rm", "--memory", "64m", "--pids-limit", "77", IMAGE, "sh", "-c", script)
     assert res.stdout.split() == ["67108864", "77"], res.stdout + res.stderr
+
+
+def test_network_host(podman):
+    """`podman run --network=host`: the host's network namespace."""
+    res = podman("run", "--rm", "--network=host", IMAGE, "readlink", "/proc/self/ns/net")
+    assert res.stdout.strip() == os.readlink("/proc/self/ns/net"), res.stderr
+
+
+def test_init(podman):
+    """`podman run --init`: catatonit is bind-mounted in (as /run/podman-init)
+    and runs as pid 1, the command as its child."""
+    res = podman("run", "--rm", "--init", IMAGE, "sh", "-c", "cat /proc/1/comm; echo $$")
+    lines = res.stdout.split()
+    assert lines[0] in ("catatonit", "podman-init") and lines[1] != "1", res.stdout + res.stderr
