@@ -27,12 +27,11 @@ shift
 runtime=$(readlink -f "$(command -v "$runtime")")
 src=${RUNTIME_TOOLS_SRC:?set RUNTIME_TOOLS_SRC to a runtime-tools checkout}
 src=$(readlink -f "$src")
+[ -f "$src/rootfs-amd64.tar.gz" ] || { echo "$src: rootfs-amd64.tar.gz missing (not a runtime-tools checkout?)" >&2; exit 1; }
 out=${OUT:-$(mktemp -d /var/tmp/runtime-tools-XXXXXX)}
 timeout=${PROGRAM_TIMEOUT:-120}
 mkdir -p "$out"
-
 cd "$src"
-[ -f rootfs-amd64.tar.gz ] || { echo "$src: rootfs-amd64.tar.gz missing (not a runtime-tools checkout?)" >&2; exit 1; }
 
 export GOFLAGS=${GOFLAGS:--mod=vendor} GO111MODULE=${GO111MODULE:-on} GOCACHE=${GOCACHE:-/var/tmp/runtime-tools-gocache}
 if [ ! -x runtimetest ]; then
