@@ -4,6 +4,8 @@ containerd shim rely on."""
 import json
 import os
 
+import pytest
+
 from integration.conformance.harness import RFC3339, sh
 
 
@@ -168,3 +170,17 @@ def test_pause_resume(rt):
     assert ctr.state()["status"] == "paused"
     rt.call("resume", ctr.id, check=True)
     assert ctr.state()["status"] == "running"
+
+
+def test_exec_cpu_affinity(rt):
+    """config.md `execCPUAffinity` (runtime-spec 1.2.1) on an exec'd process:
+    `final` is its CPU affinity once it runs."""
+    if os.cpu_count() < 2:
+        pytest.skip("needs two CPUs to tell the affinity apart")
+    ctr = running_container(rt)
+    path = os.path.join(rt.workdir, "process.json")
+    with open(path, "w") as f:
+        json.dump({"args": ["grep", "Cpus_allowed_list", "/proc/self/status"], "cwd": "/", "env": ["PATH=/bin"],
+                   "user": {"uid": 0, "gid": 0}, "execCPUAffinity": {"final": "1"}}, f)
+    res = rt.call("exec", "--process", path, ctr.id)
+    assert res.stdout.split() == ["Cpus_allowed_list:", "1"], res.stdout + res.stderr

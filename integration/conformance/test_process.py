@@ -1,5 +1,6 @@
 """The container process: runtime-spec config.md "Process" and
 config-linux.md "Sysctl", "Seccomp"."""
+import os
 import subprocess
 
 import pytest
@@ -331,3 +332,22 @@ def test_missing_cwd(rt):
         assert ctr.stdout() == "/does/not/exist/yet\n"
     else:
         assert "/does/not/exist/yet" in res.stderr, res.stderr
+
+
+def test_scheduler(rt):
+    """config.md "Linux Process" `scheduler` (runtime-spec 1.1): policy and
+    nice applied (SCHED_BATCH = 3 is field 41 of /proc/self/stat, nice is 19)."""
+    ctr = rt.container(["cat", "/proc/self/stat"],
+                       mutate=set_process(scheduler={"policy": "SCHED_BATCH", "nice": 5}))
+    fields = ctr.run().rsplit(")", 1)[1].split()
+    # fields[0] is stat field 3 (state)
+    assert (fields[19 - 3], fields[41 - 3]) == ("5", "3")
+
+
+def test_personality(rt):
+    """config-linux.md "Personality": domain LINUX32 makes uname report a
+    32-bit machine."""
+    if os.uname().machine != "x86_64":
+        pytest.skip("the i686 answer is specific to x86_64 hosts")
+    ctr = rt.container(["uname", "-m"], mutate=lambda c: c["linux"].update(personality={"domain": "LINUX32"}))
+    assert ctr.run() == "i686\n"
