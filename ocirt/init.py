@@ -207,6 +207,7 @@ def preload_for_container(config):
     pivot_root / setns(mnt), the host's Python library is out of reach."""
     import resource  # noqa: F401
     import _socket  # noqa: F401
+    import ocirt.log  # noqa: F401 - errors after pivot_root are still reported
     import ocirt.process  # noqa: F401
     import ocirt.linux.caps  # noqa: F401
     import ocirt.linux.mountinfo  # noqa: F401
@@ -222,8 +223,11 @@ def preload_for_container(config):
     if hooks.get("createContainer") or hooks.get("startContainer"):
         import subprocess  # noqa: F401
         import ocirt.hooks  # noqa: F401
-    if (config.get("linux") or {}).get("seccomp"):
+    seccomp = (config.get("linux") or {}).get("seccomp")
+    if seccomp:
         import ocirt.linux.seccomp  # noqa: F401
+        if seccomp.get("listenerPath"):
+            import socket  # noqa: F401 - send_listener's send_fds
 
 
 def finish_process(ctx, process, config, in_user_ns):

@@ -32,10 +32,12 @@ def _log_fd():
 
 
 def _format(level, msg):
-    import json
+    # jsonio, not json: this also runs in the container's init after
+    # pivot_root, where nothing new can be imported from the host.
+    from ocirt import jsonio
     if _state["json"]:
-        return json.dumps({"level": level, "msg": msg, "time": rfc3339_now()}) + "\n"
-    return f'time="{rfc3339_now()}" level={level} msg={json.dumps(msg, ensure_ascii=False)}\n'
+        return jsonio.dumps({"level": level, "msg": msg, "time": rfc3339_now()}) + "\n"
+    return f'time="{rfc3339_now()}" level={level} msg={jsonio.dumps(msg)}\n'
 
 
 def _write(level, msg):

@@ -373,9 +373,9 @@ def send_listener(path, state, notify_fd, metadata=None):
     state}), the fd in SCM_RIGHTS of the first sendmsg, then close
     (config-linux.md "The Container Process State").  ``state`` is the
     container state; ``pid`` is taken from it.  It may run in the init right
-    after ``load``: json and socket must already be imported there.
+    after ``load``: ocirt.jsonio and socket must already be imported there (the init preloads them).
     """
-    import json
+    from ocirt import jsonio
     import socket
     from ocirt import OCI_VERSION
 
@@ -386,7 +386,7 @@ def send_listener(path, state, notify_fd, metadata=None):
                "pid": state["pid"], "state": oci_state}
     if metadata:
         message["metadata"] = metadata
-    data = json.dumps(message).encode()
+    data = jsonio.dumps(message).encode()
     try:
         # Blocking on purpose: this may run under the filter just loaded, so
         # no timeout (fcntl/poll) beyond socket, connect, sendmsg and close.
