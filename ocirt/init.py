@@ -210,7 +210,7 @@ def preload_for_container(config):
     import ocirt.log  # noqa: F401 - errors after pivot_root are still reported
     import ocirt.process  # noqa: F401
     import ocirt.linux.caps  # noqa: F401
-    import ocirt.linux.mountinfo  # noqa: F401
+    import ocirt.cgroups  # noqa: F401
     import ocirt.linux.network  # noqa: F401
     import ocirt.linux.namespaces  # noqa: F401
     import ocirt.linux.rootfs  # noqa: F401

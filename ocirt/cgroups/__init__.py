@@ -165,6 +165,18 @@ def _dir_in(hierarchy, cgroup_path):
     return os.path.join(hierarchy.mountpoint, cgroup_path.lstrip("/"))
 
 
+def own_hierarchies():
+    """[(mount options, hierarchy, directory of the calling process's cgroup)].
+
+    For the container's ``type: cgroup`` mount: the options a fresh mount of
+    the hierarchy needs ("cpu", "name=systemd"; "" for cgroup2) and the host
+    directory to bind when there is no cgroup namespace.
+    """
+    mode, hierarchies = detect_layout()
+    own = _own_cgroups()
+    return mode, [(h.key if h.version == 1 else "", h, _dir_in(h, own.get(h.key, "/"))) for h in hierarchies]
+
+
 # --------------------------------------------------------------------------- interface
 
 def manager_for(linux_cfg, container_id, systemd=False):

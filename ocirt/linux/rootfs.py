@@ -219,19 +219,19 @@ class Rootfs:
         With a cgroup namespace fresh cgroup mounts show the container's own
         cgroup as the root; without one the container's cgroup dirs are bound.
         """
-        from ocirt.linux.mountinfo import cgroup_hierarchies
+        from ocirt.cgroups import own_hierarchies
         ro = m.flags & C.MS_RDONLY
         base = m.flags & (C.MS_NOSUID | C.MS_NODEV | C.MS_NOEXEC | C.MS_RELATIME)
-        hierarchies = cgroup_hierarchies()
+        mode, hierarchies = own_hierarchies()
         fd = self.ensure(m.destination)
         try:
-            if len(hierarchies) == 1 and hierarchies[0][0] == "":
+            if mode == "v2":
                 self._mount_cgroup_dir(m.destination, "", hierarchies[0], cgroup_ns, base | ro)
                 return
             lsys.mount("tmpfs", f"/proc/self/fd/{fd}", "tmpfs", base, "mode=755")
-            for h in hierarchies:
-                sub = h[2] if h[0] else "unified"
-                self._mount_cgroup_dir(m.destination, sub, h, cgroup_ns, base | ro)
+            for entry in hierarchies:
+                sub = os.path.basename(entry[1].mountpoint)
+                self._mount_cgroup_dir(m.destination, sub, entry, cgroup_ns, base | ro)
             if ro:
                 os.close(fd)
                 fd = self.open_in_root(m.destination.lstrip("/"))
@@ -242,7 +242,7 @@ class Rootfs:
             os.close(fd)
 
     def _mount_cgroup_dir(self, dest, sub, hierarchy, cgroup_ns, flags):
-        controllers, mountpoint, name, own_path = hierarchy
+        controllers, _hierarchy, own_dir = hierarchy
         path = f"{dest}/{sub}" if sub else dest
         fd = self.ensure(path)
         target = f"/proc/self/fd/{fd}"
@@ -253,7 +253,7 @@ class Rootfs:
                 else:
                     lsys.mount("cgroup2", target, "cgroup2", flags)
             else:
-                lsys.mount(mountpoint + own_path, target, None, C.MS_BIND | C.MS_REC)
+                lsys.mount(own_dir, target, None, C.MS_BIND | C.MS_REC)
                 if flags & C.MS_RDONLY:
                     os.close(fd)  # re-resolve: the fd still names the directory under the bind
                     fd = self.open_in_root(path.lstrip("/"))
