@@ -31,11 +31,30 @@ SCHEMAS = load_schemas()
 EXHAUSTIVE = os.environ.get("OCIRT_VALIDATE_EXHAUSTIVE") == "1"
 
 
+def ecma_pattern(validator, pattern, instance, schema):
+    """JSON Schema patterns are ECMA-262, where ``$`` is the end of the text;
+    Python's ``$`` also matches before a final newline, so jsonschema would
+    accept "CAP_KILL\\n".  The generated checks follow ECMA-262, and so does
+    the oracle here."""
+    if not validator.is_type(instance, "string"):
+        return
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    if not re.search(pattern, instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+EcmaDraft4Validator = jsonschema.validators.extend(jsonschema.Draft4Validator, {"pattern": ecma_pattern})
+
+
 def jsonschema_validator(entry_point):
+    # without "$schema", jsonschema keeps our validator class across $refs
+    # instead of switching back to its own Draft4Validator
     registry = referencing.Registry().with_resources(
-        (name, referencing.Resource.from_contents(doc, default_specification=DRAFT4)) for name, doc in SCHEMAS.items())
+        (name, DRAFT4.create_resource({k: v for k, v in doc.items() if k != "$schema"}))
+        for name, doc in SCHEMAS.items())
     file, pointer = ROOTS[entry_point]
-    return jsonschema.Draft4Validator({"$ref": f"{file}#{pointer}"}, registry=registry)
+    return EcmaDraft4Validator({"$ref": f"{file}#{pointer}"}, registry=registry)
 
 
 def walk(doc, path=()):

@@ -53,7 +53,6 @@ HEADER = '''\
 Regenerate with ``python3 -m ocirt.spec._schema_compiler``.  Each function
 checks one schema node; a failure raises SchemaViolation(json_path, problem).
 """
-import re
 
 
 class SchemaViolation(ValueError):
@@ -81,8 +80,32 @@ def show(value):
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+class _Anchored:
+    """An anchored pattern ``^...$`` made of character sets, each taken once,
+    ``*`` or ``+`` times: matched without ``re``, whose import (enum,
+    functools, collections) costs ~7 ms on every create.  The compiler only
+    emits one when a greedy left-to-right walk is exact (a repeated set never
+    shares a character with the set after it).  ``$`` is the end of the text,
+    as in ECMA-262, which JSON Schema patterns follow."""
+    __slots__ = ("source", "parts")
+
+    def __init__(self, source, parts):
+        self.source = source
+        self.parts = parts  # ((chars, negated, min, repeats), ...)
+
+    def search(self, text):
+        i, n = 0, len(text)
+        for chars, negated, least, repeats in self.parts:
+            start = i
+            while i < n and (text[i] in chars) != negated and (repeats or i == start):
+                i += 1
+            if i - start < least:
+                return None
+        return True if i == n else None
+
+
 class _Pattern:
-    """A regex compiled on first use: a config needs few of them, and compiling all costs ~0.35 ms."""
+    """Any other pattern: compiled with ``re`` on first use."""
     __slots__ = ("source", "compiled")
 
     def __init__(self, source):
@@ -91,13 +114,77 @@ class _Pattern:
 
     def search(self, text):
         if self.compiled is None:
-            self.compiled = re.compile(self.source)
+            import re
+            self.compiled = re.compile(self.source.removesuffix("$") + "\\Z"
+                                       if self.source.endswith("$") and not self.source.endswith("\\$")
+                                       else self.source)
         return self.compiled.search(text)
 '''
 
 
 class SchemaCompileError(Exception):
     pass
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "]": "]", "[": "[", "-": "-", "^": "^", ".": ".",
+            "$": "$"}
+
+
+def anchored_parts(pattern):
+    """``^...$`` of literals and ``[...]`` sets, each optionally ``*``/``+``,
+    as _Anchored parts; None when the pattern needs a real regex engine."""
+    if not (pattern.startswith("^") and pattern.endswith("$")) or pattern.endswith("\\$"):
+        return None
+    body, i, parts = pattern[1:-1], 0, []
+    while i < len(body):
+        if body[i] == "[":
+            parsed = _character_set(body, i + 1)
+            if parsed is None:
+                return None
+            chars, negated, i = parsed
+        elif body[i].isalnum() or body[i] in "_:,- ":
+            chars, negated, i = body[i], False, i + 1
+        else:
+            return None
+        least, repeats = 1, False
+        if i < len(body) and body[i] in "*+":
+            least, repeats = (0 if body[i] == "*" else 1), True
+            i += 1
+        parts.append(("".join(sorted(set(chars))), negated, least, repeats))
+    for (chars, negated, _, repeats), (following, following_negated, _, _) in zip(parts, parts[1:]):
+        if repeats and (negated or following_negated or set(chars) & set(following)):
+            return None  # a greedy walk could eat what the next part needs
+    return tuple(parts)
+
+
+def _character_set(body, i):
+    """Parse ``[...]`` from just after its ``[``: (chars, negated, index after ``]``) or None."""
+    negated = body.startswith("^", i)
+    i += negated
+    members = []  # (char, escaped)
+    while i < len(body) and body[i] != "]":
+        if body[i] == "\\":
+            if body[i + 1:i + 2] not in _ESCAPES:
+                return None
+            members.append((_ESCAPES[body[i + 1]], True))
+            i += 2
+        else:
+            members.append((body[i], False))
+            i += 1
+    if i >= len(body) or not members:
+        return None
+    chars, k = [], 0
+    while k < len(members):
+        if k + 2 < len(members) and members[k + 1] == ("-", False):
+            low, high = ord(members[k][0]), ord(members[k + 2][0])
+            if low > high:
+                return None
+            chars.extend(chr(c) for c in range(low, high + 1))
+            k += 3
+        else:
+            chars.append(members[k][0])
+            k += 1
+    return "".join(chars), negated, i + 1
 
 
 class _Compiler:
@@ -162,6 +249,12 @@ class _Compiler:
             re.compile(pattern)
             self.regexes[pattern] = f"_RE_{len(self.regexes)}"
         return self.regexes[pattern]
+
+    def pattern_constant(self, pattern, name):
+        parts = anchored_parts(pattern)
+        if parts is None:
+            return f"{name} = _Pattern({pattern!r})"
+        return f"{name} = _Anchored({pattern!r}, {parts!r})"
 
     def name_set(self, names):
         names = tuple(sorted(names))
@@ -315,7 +408,7 @@ class _Compiler:
             entry_points.append(f"def {public}(document):\n    {target}(document, '$')")
         while self.pending:
             self.write_function(*self.pending.pop(0))
-        consts = [f"{name} = _Pattern({pattern!r})" for pattern, name in self.regexes.items()]
+        consts = [self.pattern_constant(pattern, name) for pattern, name in self.regexes.items()]
         consts += [f"{name} = frozenset({names!r})" for names, name in self.name_sets.items()]
         parts = [HEADER, "\n".join(consts)] if consts else [HEADER]
         parts += entry_points + self.functions

@@ -163,13 +163,6 @@ def _check_linux_rules(linux):
                     raise _Invalid(f"$.linux.devices[{i}].{field}",
                                    f"is required for a device of type {show(device['type'])}")
     _check_net_devices(linux.get("netDevices", {}))
-    rdt = linux.get("intelRdt", {})
-    # the schema patterns cannot see a trailing newline ("$" matches before it)
-    if "\n" in rdt.get("memBwSchema", ""):
-        raise _Invalid("$.linux.intelRdt.memBwSchema", "must not contain newlines")
-    for i, line in enumerate(rdt.get("schemata", ())):
-        if "\n" in line:
-            raise _Invalid(f"$.linux.intelRdt.schemata[{i}]", "must be one line (one entry per schemata line)")
     seccomp = linux.get("seccomp")
     if seccomp is not None and seccomp.get("listenerMetadata") and not seccomp.get("listenerPath"):
         raise _Invalid("$.linux.seccomp.listenerMetadata", "is set but listenerPath is not")
