@@ -26,6 +26,15 @@ class CreateOptions:
 
 
 def create(store: StateStore, cid, opts: CreateOptions):
+    from ocirt.cgroups import MigrationWarmup
+    warmup = MigrationWarmup()  # first thing: it runs while everything below is prepared
+    try:
+        return _create(store, cid, opts)
+    finally:
+        warmup.finish()
+
+
+def _create(store, cid, opts):
     import _socket  # the C module: socket.py costs ~5 ms of imports (enum) per create
     from ocirt.spec.config import load_bundle
     from ocirt.linux.namespaces import Plan
@@ -58,7 +67,6 @@ def create(store: StateStore, cid, opts: CreateOptions):
                                   "handler": handler.name if handler else None,
                                   "owner": "", "user_ns": plan.has("user")})
     cgroup = None
-    init_pid = 0
     cleanup_fds = list(join_fds.values())
     try:
         container.config_file = os.path.join(container.dir, "config.json")
@@ -76,8 +84,9 @@ def create(store: StateStore, cid, opts: CreateOptions):
             sock = connect_socket(opts.console_socket)
             console_fd = sock.detach()
             cleanup_fds.append(console_fd)
-        cgroup = _make_cgroup(linux, cid, opts.systemd_cgroup, handler, config)
-        container.cgroup = cgroup.to_dict() if cgroup else None
+        # Made and joined once init exists (_serve_init): by then the
+        # migration warm-up has released the cgroup lock it holds meanwhile.
+        cgroup = _plan_cgroup(linux, cid, opts.systemd_cgroup)
         listener_fd = None
         if (linux.get("seccomp") or {}).get("listenerPath"):
             listener_fd = os.open(linux["seccomp"]["listenerPath"], os.O_PATH | os.O_CLOEXEC)
@@ -109,7 +118,7 @@ def create(store: StateStore, cid, opts: CreateOptions):
         chan = Channel(parent_sock)
         try:
             chan.send("go")
-            init_pid = _serve_init(chan, container, config, plan, stage1_pid, cgroup)
+            init_pid = _serve_init(chan, container, config, plan, stage1_pid, cgroup, handler)
         finally:
             parent_sock.close()
             _reap(stage1_pid)
@@ -122,7 +131,7 @@ def create(store: StateStore, cid, opts: CreateOptions):
         if opts.pidfd_socket:
             send_pidfd(opts.pidfd_socket, init_pid)
     except BaseException:
-        _undo_create(store, container, cgroup, init_pid)
+        _undo_create(store, container, cgroup)
         raise
     finally:
         for fd in cleanup_fds:
@@ -133,14 +142,13 @@ def create(store: StateStore, cid, opts: CreateOptions):
     return container
 
 
-def _serve_init(chan, container, config, plan, stage1_pid, cgroup):
+def _serve_init(chan, container, config, plan, stage1_pid, cgroup, handler):
     """Answer stage1/init until init reports ready; return init's host pid.
 
-    init is moved into its cgroup as soon as its pid is known, while it
-    builds the root filesystem: the first cgroup migration waits out an RCU
-    grace period (~16 ms here) that would otherwise delay everything else.
-    init waits for "cgroup" only before it needs to be inside (cgroup
-    namespace, cgroup mounts, hooks).
+    The cgroup is made and init moved into it as soon as init's pid is
+    known, while init builds the root filesystem; init waits for "cgroup"
+    only before it needs to be inside (cgroup namespace, cgroup mounts,
+    hooks).
     """
     init_pid = 0
     while True:
@@ -159,6 +167,8 @@ def _serve_init(chan, container, config, plan, stage1_pid, cgroup):
             container.pid = init_pid
             container.pid_start = proc_start_time(init_pid)[0]
             if cgroup:
+                _build_cgroup(cgroup, config, handler)
+                container.cgroup = cgroup.to_dict()
                 cgroup.add_pid(init_pid)
             chan.send("cgroup")
         elif kind == "hooks":
@@ -227,24 +237,21 @@ def _seccomp_module():
     return seccomp
 
 
-def _make_cgroup(linux, cid, systemd, handler, config):
-    try:
-        from ocirt import cgroups
-    except ImportError:
-        return None
-    manager = cgroups.manager_for(linux, cid, systemd)
-    manager.create()
-    try:
-        resources = dict(linux.get("resources") or {})
-        if "devices" in resources:
-            extra = list(linux.get("devices") or []) + (handler.extra_devices(config) if handler else [])
-            resources["devices"] = device_rules(resources["devices"], extra)
-        if resources:
-            manager.apply_resources(resources)
-    except BaseException:
-        manager.destroy()
-        raise
-    return manager
+def _plan_cgroup(linux, cid, systemd):
+    from ocirt import cgroups
+    return cgroups.manager_for(linux, cid, systemd)
+
+
+def _build_cgroup(manager, config, handler):
+    """Create the container's cgroup directories and apply linux.resources."""
+    linux = config.get("linux") or {}
+    manager.create()  # a failure from here on is undone by _undo_create
+    resources = dict(linux.get("resources") or {})
+    if "devices" in resources:
+        extra = list(linux.get("devices") or []) + (handler.extra_devices(config) if handler else [])
+        resources["devices"] = device_rules(resources["devices"], extra)
+    if resources:
+        manager.apply_resources(resources)
 
 
 # Allowed after the configured rules, as runc and crun do: clients such as
@@ -273,11 +280,11 @@ def _freeze_config(path, config):
         f.write(jsonio.dumps(config))
 
 
-def _undo_create(store, container, cgroup, init_pid):
-    import signal
-    if init_pid:
-        _kill_and_wait(init_pid, container.pid_start)
-    if cgroup:
+def _undo_create(store, container, cgroup):
+    import _signal as signal  # the C module: signal.py imports enum (~5 ms)
+    if container.pid:
+        _kill_and_wait(container.pid, container.pid_start)
+    if cgroup and cgroup.owned:  # a joined cgroup's other processes are not ours to kill
         try:
             cgroup.kill_all(signal.SIGKILL)
         except (OSError, AttributeError):
@@ -298,7 +305,7 @@ def _reap(pid):
 
 def _kill_and_wait(pid, start_time, timeout=5.0):
     """SIGKILL a process we started (checked by start time) and wait for it to go."""
-    import signal
+    import _signal as signal  # the C module: signal.py imports enum (~5 ms)
     if proc_start_time(pid)[0] != start_time:
         return
     try:
@@ -405,7 +412,7 @@ def _release_init(container):
 
 def parse_signal(text):
     """runc's parseSignal: a number, or a name with or without SIG, any case."""
-    import signal
+    import _signal as signal  # the C module: signal.py imports enum (~5 ms)
     if text is None:
         return signal.SIGTERM
     if text.isdigit():
@@ -416,9 +423,8 @@ def parse_signal(text):
         name = text.upper()
         if not name.startswith("SIG"):
             name = "SIG" + name
-        sig = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
-        if sig is not None:
-            return int(sig)
+        if name[3:].isalnum() and isinstance(getattr(signal, name, None), int):
+            return getattr(signal, name)
         if name.startswith("SIGRTMIN+") or name.startswith("SIGRTMAX-"):
             try:
                 off = int(name[9:])
@@ -431,7 +437,7 @@ def parse_signal(text):
 
 
 def kill(container: Container, sig, all_processes=False):
-    import signal
+    import _signal as signal  # the C module: signal.py imports enum (~5 ms)
     status = container.status()
     if status not in ("created", "running", "paused"):
         raise OcirtError("container not running")
@@ -459,7 +465,7 @@ def kill(container: Container, sig, all_processes=False):
 # -- delete --------------------------------------------------------------------
 
 def delete(store: StateStore, container: Container, force=False):
-    import signal
+    import _signal as signal  # the C module: signal.py imports enum (~5 ms)
     if container.creating:
         if not force:
             raise OcirtError(f"cannot delete container {container.id} that is not stopped: creating")

@@ -177,6 +177,59 @@ def own_hierarchies():
     return mode, [(h.key if h.version == 1 else "", h, _dir_in(h, own.get(h.key, "/"))) for h in hierarchies]
 
 
+class MigrationWarmup:
+    """A throwaway child that moves itself into the cgroup it is already in.
+
+    Every cgroup.procs write takes the kernel's global
+    cgroup_threadgroup_rwsem for writing, and its first writer waits out a
+    full RCU grace period (rcu_sync_enter: 10-16 ms measured here) while
+    writers that follow within about another grace period pass at once.  The
+    child pays that wait while create or exec parses and prepares, so the
+    container's own migration a few milliseconds later is quick.  A no-op
+    move changes nothing; any failure only forgoes the head start.
+    """
+
+    def __init__(self):
+        try:
+            self.pid = os.fork()
+        except OSError:
+            self.pid = None
+        if self.pid == 0:
+            try:
+                self._move_self()
+            finally:
+                os._exit(0)
+
+    @staticmethod
+    def _move_self():
+        own = _own_cgroups()
+        targets = []
+        if _KEY_UNIFIED in own:
+            targets += [root + own[_KEY_UNIFIED] for root in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")]
+        targets += [f"/sys/fs/cgroup/{key}{path}" for key, path in own.items() if key != _KEY_UNIFIED]
+        for directory in targets:
+            try:
+                fd = os.open(directory.rstrip("/") + "/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                os.write(fd, b"0")  # "0": the writing process itself
+                return
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
+
+    def finish(self):
+        """Reap the child (long finished by the time this is called); idempotent."""
+        pid, self.pid = self.pid, None
+        if pid:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+
 # --------------------------------------------------------------------------- interface
 
 def manager_for(linux_cfg, container_id, systemd=False):
