@@ -7,10 +7,9 @@ it as a child subreaper in the foreground, or writes the pid file and
 leaves in detached mode.  Errors before execve reach the caller as one line
 and exit status 255, as with runc.
 """
-import json
 import os
-import socket
 
+from ocirt import jsonio
 from ocirt.errors import OcirtError
 from ocirt.linux import sys as lsys
 from ocirt.linux.sys import C
@@ -29,7 +28,7 @@ def build_process(container, opts, args):
     if opts["process"]:
         try:
             with open(opts["process"]) as f:
-                process = json.load(f)
+                process = jsonio.load(f)
         except OSError as e:
             raise OcirtError(f"cannot read process file {opts['process']}: {e.strerror}") from None
         except ValueError as e:
@@ -66,6 +65,18 @@ def build_process(container, opts, args):
 
 
 def exec_in(container, req: ExecRequest):
+    from ocirt.cgroups import MigrationWarmup
+    if not container.cgroup:
+        return _exec_in(container, req, None)
+    warmup = MigrationWarmup()
+    try:
+        return _exec_in(container, req, warmup)
+    finally:
+        warmup.finish()
+
+
+def _exec_in(container, req, warmup):
+    from ocirt import cgroups
     from ocirt.container import _seccomp_module
     from ocirt.init import Channel, run_child
     from ocirt.linux import caps
@@ -101,11 +112,13 @@ def exec_in(container, req: ExecRequest):
             from ocirt.console import connect_socket
             console_fd = connect_socket(req.console_socket).detach()
         else:
+            import socket
             proxy_sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             console_fd = theirs.detach()
     if not req.detach:
         lsys.prctl(C.PR_SET_CHILD_SUBREAPER, 1)
-    parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    import _socket  # the C module: socket.py imports enum (~5 ms); the console paths need it anyway
+    parent_sock, child_sock = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
     ctx = _Ctx(process=process, ns_fds=ns_fds, cap_masks=cap_masks, seccomp_filter=seccomp_filter,
                console_fd=console_fd, preserve_fds=req.preserve_fds, in_user_ns=bool(container.user_ns))
     pid = os.fork()
@@ -121,8 +134,8 @@ def exec_in(container, req: ExecRequest):
     target = 0
     try:
         if container.cgroup:
-            from ocirt import cgroups
             cgroups.manager_from_dict(container.cgroup).add_pid(pid)
+            warmup.finish()  # reaped here, before the wait below collects any child
         chan.send("go")
         while True:
             msg = chan.recv()
@@ -217,6 +230,7 @@ def _prepare_and_exec(ctx, chan):
     if ctx.console_fd is not None:
         from ocirt import console
         master, peer, name = console.open_pty_in_container(process.get("consoleSize"))
+        import socket  # imported before the fork with ocirt.console (preload_for_container)
         sock = socket.socket(fileno=ctx.console_fd)
         console.send_master(sock, name, master)
         sock.close()
@@ -249,7 +263,7 @@ def _wait(pid):
 
 def _wait_forwarding_signals(pid):
     """Wait for ``pid`` (our child or an orphan we reap as subreaper), forwarding signals."""
-    import signal
+    import _signal as signal  # the C module: signal.py imports enum (~5 ms)
 
     def forward(signum, _frame):
         try:

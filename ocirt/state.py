@@ -167,5 +167,43 @@ class StateStore:
         return out
 
     def remove(self, container_id):
-        import shutil
-        shutil.rmtree(os.path.join(self.root, container_id), ignore_errors=True)
+        validate_id(container_id)
+        try:
+            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            _remove_tree(fd, container_id)
+        except OSError as e:
+            raise OcirtError(f"cannot remove the state of container {container_id}: {e.strerror}: "
+                             f"{os.path.join(self.root, container_id)}") from None
+        finally:
+            os.close(fd)
+
+
+def _remove_tree(parent_fd, name):
+    """Remove ``name`` under ``parent_fd`` without following symlinks, ignoring
+    what is already gone.  shutil.rmtree would import fnmatch and re (~8 ms
+    on every delete) for a directory of three or four files."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd)
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        os.unlink(name, dir_fd=parent_fd)
+        return
+    try:
+        for entry in os.scandir(fd):
+            if entry.is_dir(follow_symlinks=False):
+                _remove_tree(fd, entry.name)
+            else:
+                try:
+                    os.unlink(entry.name, dir_fd=fd)
+                except FileNotFoundError:
+                    pass
+    finally:
+        os.close(fd)
+    try:
+        os.rmdir(name, dir_fd=parent_fd)
+    except FileNotFoundError:
+        pass

@@ -139,7 +139,7 @@ class Manager:
 
     def kill_all(self, sig):
         """Signal every process; a frozen v1 cgroup is thawed so SIGKILL lands."""
-        import signal  # not at module level: enum makes it ~5 ms, and delete rarely needs it
+        import _signal as signal  # the C module: signal.py imports enum (~5 ms)
         sig = int(sig)
         unified = self.unified
         if sig == signal.SIGKILL and unified and os.path.exists(os.path.join(unified, "cgroup.kill")):
@@ -271,7 +271,7 @@ class Manager:
             return
         if self._try_remove(owned):
             return
-        import signal
+        import _signal as signal
         self.kill_all(signal.SIGKILL)
         deadline = time.monotonic() + EMPTY_TIMEOUT
         delay = 0.001

@@ -1,6 +1,5 @@
 """``run``: create + start, then (unless -d) wait and delete, exiting with the process status."""
 import os
-import socket
 
 from ocirt.cli import require_id
 from ocirt.cli.create import options
@@ -19,6 +18,7 @@ def run(g, opts, args):
         # init is reparented to us when stage1 exits, so we can wait for it
         lsys.prctl(lsys.C.PR_SET_CHILD_SUBREAPER, 1)
         if not copts.console_socket and _wants_terminal(copts.bundle):
+            import socket
             proxy_sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             copts.console_fd = theirs.detach()
     container = create(store, cid, copts)
@@ -43,9 +43,9 @@ def run(g, opts, args):
 
 
 def _wants_terminal(bundle):
-    import json
+    from ocirt import jsonio
     try:
-        with open(os.path.join(bundle, "config.json")) as f:
-            return bool((json.load(f).get("process") or {}).get("terminal"))
+        with open(os.path.join(bundle, "config.json"), "rb") as f:
+            return bool((jsonio.load(f).get("process") or {}).get("terminal"))
     except (OSError, ValueError):
         return False  # create reports the real problem
