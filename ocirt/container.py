@@ -29,12 +29,12 @@ def create(store: StateStore, cid, opts: CreateOptions):
     from ocirt.cgroups import MigrationWarmup
     warmup = MigrationWarmup()  # first thing: it runs while everything below is prepared
     try:
-        return _create(store, cid, opts)
+        return _create(store, cid, opts, warmup)
     finally:
         warmup.finish()
 
 
-def _create(store, cid, opts):
+def _create(store, cid, opts, warmup):
     import _socket  # the C module: socket.py costs ~5 ms of imports (enum) per create
     from ocirt.spec.config import load_bundle
     from ocirt.linux.namespaces import Plan
@@ -118,7 +118,7 @@ def _create(store, cid, opts):
         chan = Channel(parent_sock)
         try:
             chan.send("go")
-            init_pid = _serve_init(chan, container, config, plan, stage1_pid, cgroup, handler)
+            init_pid = _serve_init(chan, container, config, plan, stage1_pid, cgroup, handler, warmup)
         finally:
             parent_sock.close()
             _reap(stage1_pid)
@@ -142,7 +142,7 @@ def _create(store, cid, opts):
     return container
 
 
-def _serve_init(chan, container, config, plan, stage1_pid, cgroup, handler):
+def _serve_init(chan, container, config, plan, stage1_pid, cgroup, handler, warmup):
     """Answer stage1/init until init reports ready; return init's host pid.
 
     The cgroup is made and init moved into it as soon as init's pid is
@@ -170,6 +170,7 @@ def _serve_init(chan, container, config, plan, stage1_pid, cgroup, handler):
                 _build_cgroup(cgroup, config, handler)
                 container.cgroup = cgroup.to_dict()
                 cgroup.add_pid(init_pid)
+            warmup.finish()
             chan.send("cgroup")
         elif kind == "hooks":
             linux = config.get("linux") or {}

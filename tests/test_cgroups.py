@@ -423,3 +423,22 @@ def test_oom_event(manager):
         assert watcher.read() >= 1
     finally:
         watcher.close()
+
+
+def test_migration_warmup_keeps_its_child_where_it_is_and_reaps_it():
+    """The warm-up child moves itself only into the cgroup it is already in,
+    keeps doing so until finish(), and is gone (reaped) afterwards."""
+    ours = read_file("/proc/self/cgroup")
+    warmup = cgroups.MigrationWarmup()
+    pid = warmup.pid
+    try:
+        time.sleep(0.05)  # several rounds of no-op moves
+        assert read_file(f"/proc/{pid}/cgroup") == ours
+        assert read_file(f"/proc/{pid}/stat").split(") ")[1][0] in "SR"  # still looping
+    finally:
+        warmup.finish()
+    assert not os.path.exists(f"/proc/{pid}") or read_file(f"/proc/{pid}/stat").split(") ")[1][0] != "Z"
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    warmup.finish()  # idempotent
+
