@@ -46,7 +46,7 @@ def timed(argv, rss_file):
     return elapsed, kb, os.waitstatus_to_exitcode(status)
 
 
-def one_round(runtime, root, bundle, n, rss):
+def one_round(runtime, root, bundle, n, rss, verb_times):
     cid = f"bench-{n}"
     rss_file = os.path.join(root + "-rss")
     t_run, kb, rc = timed([runtime, "--root", root, "run", "--bundle", bundle, cid + "-r"], rss_file)
@@ -58,6 +58,7 @@ def one_round(runtime, root, bundle, n, rss):
         t, kb, rc = timed([runtime, "--root", root, *argv], rss_file)
         assert rc == 0, f"{runtime} {verb} failed ({rc})"
         rss[verb] = max(rss.get(verb, 0), kb)
+        verb_times.setdefault(verb, []).append(t)
         split += t
     return t_run, split
 
@@ -74,12 +75,13 @@ def main():
         bundle = make_bundle(os.path.join(work, "bundle"), args=["true"])
         runtimes = {"ocirt": args.ocirt, "runc": args.runc}
         times = {name: {"run": [], "split": []} for name in runtimes}
+        verb_times = {name: {} for name in runtimes}
         rss = {name: {} for name in runtimes}
         roots = {name: os.path.join(work, f"root-{name}") for name in runtimes}
         order = list(runtimes)
         for n in range(args.rounds):
             for name in (order if n % 2 == 0 else order[::-1]):  # interleaved, alternating first
-                t_run, t_split = one_round(runtimes[name], roots[name], bundle, n, rss[name])
+                t_run, t_split = one_round(runtimes[name], roots[name], bundle, n, rss[name], verb_times[name])
                 times[name]["run"].append(t_run)
                 times[name]["split"].append(t_split)
         print(f"ocirt: {args.ocirt}\nrunc:  {args.runc}\nrounds: {args.rounds} (interleaved)\n")
@@ -90,9 +92,17 @@ def main():
             r = statistics.median(times["runc"][path]) * 1000
             result[path] = {"ocirt_ms": round(o, 1), "runc_ms": round(r, 1), "ratio": round(o / r, 2)}
             print(f"{path:<8}{o:>10.1f}{r:>10.1f}{o / r:>8.2f}")
-        print(f"\n{'verb':<8}{'ocirt MB':>10}{'runc MB':>10}   (peak RSS)")
+        print(f"\n{'verb':<8}{'ocirt ms':>10}{'runc ms':>10}{'ratio':>8}{'ocirt MB':>10}{'runc MB':>10}   (median; peak RSS)")
+        result["verbs_ms"] = {}
         for verb in ("run", "create", "start", "state", "delete"):
-            print(f"{verb:<8}{rss['ocirt'][verb] / 1024:>10.1f}{rss['runc'][verb] / 1024:>10.1f}")
+            if verb == "run":
+                o, r = result["run"]["ocirt_ms"], result["run"]["runc_ms"]
+            else:
+                o = statistics.median(verb_times["ocirt"][verb]) * 1000
+                r = statistics.median(verb_times["runc"][verb]) * 1000
+                result["verbs_ms"][verb] = {"ocirt": round(o, 1), "runc": round(r, 1)}
+            print(f"{verb:<8}{o:>10.1f}{r:>10.1f}{o / r:>8.2f}"
+                  f"{rss['ocirt'][verb] / 1024:>10.1f}{rss['runc'][verb] / 1024:>10.1f}")
         result["peak_rss_mb"] = {n: {v: round(k / 1024, 1) for v, k in rss[n].items()} for n in rss}
         print("\n" + json.dumps(result))
     finally:

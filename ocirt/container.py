@@ -35,7 +35,6 @@ def create(store: StateStore, cid, opts: CreateOptions):
 
 
 def _create(store, cid, opts, warmup):
-    import _socket  # the C module: socket.py costs ~5 ms of imports (enum) per create
     from ocirt.spec.config import load_bundle
     from ocirt.linux.namespaces import Plan
     from ocirt.linux import caps
@@ -109,18 +108,19 @@ def _create(store, cid, opts, warmup):
             container=container, started=False, env=None, executable=None, no_new_keyring=opts.no_new_keyring,
             in_cgroup=False)
         preload_for_container(config)
-        parent_sock, child_sock = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+        from ocirt.linux.sys import socketpair_seqpacket
+        parent_end, child_end = socketpair_seqpacket()
         stage1_pid = os.fork()
         if stage1_pid == 0:
-            parent_sock.close()
-            run_child(stage1, ctx, Channel(child_sock))
-        child_sock.close()
-        chan = Channel(parent_sock)
+            os.close(parent_end)
+            run_child(stage1, ctx, Channel(child_end))
+        os.close(child_end)
+        chan = Channel(parent_end)
         try:
             chan.send("go")
             init_pid = _serve_init(chan, container, config, plan, stage1_pid, cgroup, handler, warmup)
         finally:
-            parent_sock.close()
+            chan.close()
             _reap(stage1_pid)
         container.pid = init_pid
         container.pid_start = proc_start_time(init_pid)[0]

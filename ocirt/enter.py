@@ -117,20 +117,19 @@ def _exec_in(container, req, warmup):
             console_fd = theirs.detach()
     if not req.detach:
         lsys.prctl(C.PR_SET_CHILD_SUBREAPER, 1)
-    import _socket  # the C module: socket.py imports enum (~5 ms); the console paths need it anyway
-    parent_sock, child_sock = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+    parent_end, child_end = lsys.socketpair_seqpacket()
     ctx = _Ctx(process=process, ns_fds=ns_fds, cap_masks=cap_masks, seccomp_filter=seccomp_filter,
                console_fd=console_fd, preserve_fds=req.preserve_fds, in_user_ns=bool(container.user_ns))
     pid = os.fork()
     if pid == 0:
-        parent_sock.close()
-        run_child(_join, ctx, Channel(child_sock))
-    child_sock.close()
+        os.close(parent_end)
+        run_child(_join, ctx, Channel(child_end))
+    os.close(child_end)
     for fd in ns_fds.values():
         os.close(fd)
     if console_fd is not None:
         os.close(console_fd)
-    chan = Channel(parent_sock)
+    chan = Channel(parent_end)
     target = 0
     try:
         if container.cgroup:
@@ -153,7 +152,7 @@ def _exec_in(container, req, warmup):
             _wait(target)
         raise OcirtError(f"exec failed: {e}", exit_code=255) from None
     finally:
-        parent_sock.close()
+        chan.close()
     _wait(pid)
     if req.pid_file:
         from ocirt.container import write_pid_file
@@ -247,7 +246,7 @@ def _prepare_and_exec(ctx, chan):
         from ocirt import console
         console.make_controlling_tty(peer)
     chan.send("ready")
-    chan.sock.close()
+    chan.close()
     if ctx.seccomp_filter is not None:
         from ocirt.linux import seccomp
         seccomp.load(ctx.seccomp_filter)

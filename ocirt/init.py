@@ -24,20 +24,26 @@ from ocirt.linux.sys import C
 
 
 class Channel:
-    """JSON messages over a SOCK_SEQPACKET socket (one message per packet)."""
+    """JSON messages over one end of a SOCK_SEQPACKET socketpair (a plain fd:
+    each write is one message, each read returns one)."""
 
-    def __init__(self, sock):
-        self.sock = sock
+    def __init__(self, fd):
+        self.fd = fd
 
     def send(self, kind, **fields):
         fields["t"] = kind
-        self.sock.send(jsonio.dumps(fields).encode())
+        os.write(self.fd, jsonio.dumps(fields).encode())
 
     def recv(self):
-        data = self.sock.recv(65536)
+        data = os.read(self.fd, 65536)
         if not data:
             return None
         return jsonio.loads(data)
+
+    def close(self):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
     def expect(self, kind):
         msg = self.recv()
@@ -145,8 +151,7 @@ def init(ctx, chan):
 
     if "uts" in plan.new or "uts" in plan.join:
         if config.get("hostname"):
-            import _socket
-            _socket.sethostname(config["hostname"])
+            lsys.sethostname(config["hostname"])
         if config.get("domainname"):
             lsys.setdomainname(config["domainname"])
     elif config.get("hostname"):
@@ -186,7 +191,7 @@ def init(ctx, chan):
     finish_process(ctx, process, config, in_user_ns=plan.has("user"))
 
     chan.send("ready")
-    chan.sock.close()
+    chan.close()
     fifo = wait_for_start(ctx.fifo_fd)
     try:
         if (config.get("hooks") or {}).get("startContainer"):
@@ -205,8 +210,6 @@ def preload_for_container(config):
     """Import, before forking, everything the container side may need: once
     in a user namespace (uid no longer root on the host) or after
     pivot_root / setns(mnt), the host's Python library is out of reach."""
-    import resource  # noqa: F401
-    import _socket  # noqa: F401
     import ocirt.log  # noqa: F401 - errors after pivot_root are still reported
     import ocirt.process  # noqa: F401
     import ocirt.linux.caps  # noqa: F401

@@ -11,28 +11,27 @@ from ocirt.errors import ConfigError, OcirtError
 
 
 def set_rlimits(rlimits, where="process.rlimits"):
-    import resource
+    from ocirt.linux import sys as lsys
     seen = set()
     for i, rl in enumerate(rlimits or []):
         name = rl.get("type", "")
-        num = getattr(resource, name, None) if name.startswith("RLIMIT_") else None
-        if num is None:
+        num = getattr(lsys.C, name, None) if name.startswith("RLIMIT_") else None
+        if not isinstance(num, int):
             raise ConfigError(f"config.json: {where}[{i}].type: unknown rlimit {name!r}")
         if name in seen:
             raise ConfigError(f"config.json: {where}[{i}].type: duplicate rlimit {name}")
         seen.add(name)
-        soft, hard = _rlim(rl.get("soft")), _rlim(rl.get("hard"))
         try:
-            resource.setrlimit(num, (soft, hard))
-        except (OSError, ValueError) as e:
-            reason = getattr(e, "strerror", None) or str(e)
+            lsys.setrlimit(num, _rlim(rl.get("soft")), _rlim(rl.get("hard")))
+        except (OSError, OverflowError) as e:
+            reason = os.strerror(e.errno) if isinstance(e, OSError) and e.errno else str(e)
             raise OcirtError(f"config.json: {where}[{i}]: cannot set {name} to {rl.get('soft')}:{rl.get('hard')}: "
                              f"{reason}") from None
 
 
 def _rlim(v):
-    import resource
-    return resource.RLIM_INFINITY if v is None or v >= 2 ** 64 - 1 or v < 0 else v
+    """None (unlimited) for a missing, negative or all-ones value."""
+    return None if v is None or v >= 2 ** 64 - 1 or v < 0 else v
 
 
 def set_oom_score_adj(value):

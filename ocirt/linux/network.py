@@ -4,24 +4,14 @@
 network namespace needs it, and importing pyroute2 costs ~200 ms.
 pyroute2 is imported only for ``linux.netDevices``.
 """
-import fcntl
 import os
-import _socket
-import struct
 
 from ocirt.errors import OcirtError
 
 
-
 def loopback_up():
-    from ocirt.linux.sys import C
-    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
-    try:
-        ifr = struct.pack("16sH22x", b"lo", 0)  # struct ifreq: name, then ifr_flags
-        flags = struct.unpack("16sH22x", fcntl.ioctl(s, C.SIOCGIFFLAGS, ifr))[1]
-        fcntl.ioctl(s, C.SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | C.IFF_UP))
-    finally:
-        s.close()
+    from ocirt.linux import sys as lsys
+    lsys.link_up("lo")
 
 
 def move_net_devices(net_devices, init_pid):

@@ -64,6 +64,30 @@ def prctl(option, a2=0, a3=0, a4=0, a5=0):
     return _check(lib.prctl(option, a2, a3, a4, a5), "prctl")
 
 
+def sethostname(name):
+    b = _b(name)
+    _check(lib.sethostname(b, len(b)), "sethostname")
+
+
+def setrlimit(resource, soft, hard):
+    """soft/hard None: unlimited (RLIM_INFINITY)."""
+    limit = ffi.new("struct rlimit *")
+    limit.rlim_cur = lib.RLIM_INFINITY if soft is None else soft
+    limit.rlim_max = lib.RLIM_INFINITY if hard is None else hard
+    _check(lib.setrlimit(resource, limit), "setrlimit")
+
+
+def socketpair_seqpacket():
+    """Two connected, close-on-exec SOCK_SEQPACKET fds (one message per read)."""
+    fds = ffi.new("int[2]")
+    _check(lib.socketpair(lib.AF_UNIX, lib.SOCK_SEQPACKET | lib.SOCK_CLOEXEC, 0, fds), "socketpair")
+    return fds[0], fds[1]
+
+
+def link_up(name):
+    _check(lib.ocirt_link_up(_b(name)), f"bringing {name} up")
+
+
 def setdomainname(name):
     b = _b(name)
     _check(lib.setdomainname(b, len(b)), "setdomainname")
