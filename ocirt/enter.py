@@ -96,10 +96,13 @@ def _exec_in(container, req, warmup):
         raise OcirtError("cannot use console socket if runc will not detach or allocate tty")
     config = container.load_config()
     cap_masks = caps.parse(process.get("capabilities")) if process.get("capabilities") is not None else None
-    seccomp_filter = None
-    if (config.get("linux") or {}).get("seccomp"):
+    seccomp_filter = listener = None
+    seccomp_config = (config.get("linux") or {}).get("seccomp")
+    if seccomp_config:
         seccomp = _seccomp_module()
-        seccomp_filter = seccomp.compile(config["linux"]["seccomp"])
+        seccomp_filter = seccomp.compile(seccomp_config)
+        if seccomp_config.get("listenerPath"):
+            listener = _open_listener(seccomp_config, container)
     from ocirt.init import preload_for_container
     preload_for_container({"process": process, "linux": config.get("linux") or {}})
     ns_fds = _open_namespaces(container.pid)
@@ -119,7 +122,8 @@ def _exec_in(container, req, warmup):
         lsys.prctl(C.PR_SET_CHILD_SUBREAPER, 1)
     parent_end, child_end = lsys.socketpair_seqpacket()
     ctx = _Ctx(process=process, ns_fds=ns_fds, cap_masks=cap_masks, seccomp_filter=seccomp_filter,
-               console_fd=console_fd, preserve_fds=req.preserve_fds, in_user_ns=bool(container.user_ns))
+               console_fd=console_fd, preserve_fds=req.preserve_fds, in_user_ns=bool(container.user_ns),
+               listener=listener)
     pid = os.fork()
     if pid == 0:
         os.close(parent_end)
@@ -129,6 +133,8 @@ def _exec_in(container, req, warmup):
         os.close(fd)
     if console_fd is not None:
         os.close(console_fd)
+    if listener:
+        os.close(listener["fd"])
     chan = Channel(parent_end)
     target = 0
     try:
@@ -144,6 +150,8 @@ def _exec_in(container, req, warmup):
                 raise OcirtError(msg["msg"])
             if msg["t"] == "pid":
                 target = msg["pid"]
+                if listener:
+                    chan.send("pid", pid=target)  # the process's pid as the runtime sees it, for the listener
             elif msg["t"] == "ready":
                 break
     except OcirtError as e:
@@ -219,6 +227,8 @@ def _join(ctx, chan):
 def _prepare_and_exec(ctx, chan):
     from ocirt import process as proc
     process = ctx.process
+    if ctx.listener:
+        ctx.listener["state"]["pid"] = chan.expect("pid")["pid"]
     user = process.get("user") or {}
     proc.set_rlimits(process.get("rlimits"))
     proc.set_scheduler(process.get("scheduler"))
@@ -238,8 +248,7 @@ def _prepare_and_exec(ctx, chan):
     if ctx.seccomp_filter is not None:
         from ocirt.linux import seccomp
         if seccomp.load_before_capabilities(process):
-            seccomp.load(ctx.seccomp_filter)
-            ctx.seccomp_filter = None
+            _load_seccomp(ctx)
     proc.switch_user(user, ctx.cap_masks, process.get("noNewPrivileges", False), ctx.in_user_ns)
     executable = proc.find_executable(process["args"][0], env)
     if peer is not None:
@@ -248,9 +257,30 @@ def _prepare_and_exec(ctx, chan):
     chan.send("ready")
     chan.close()
     if ctx.seccomp_filter is not None:
-        from ocirt.linux import seccomp
-        seccomp.load(ctx.seccomp_filter)
+        _load_seccomp(ctx)
     os.execve(executable, process["args"], env)
+
+
+def _open_listener(seccomp_config, container):
+    """listenerPath is a host path: opened now, reached from inside the
+    container through /proc/self/fd, as create's init does."""
+    path = seccomp_config["listenerPath"]
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError as e:
+        raise OcirtError(f"linux.seccomp.listenerPath: {path}: {e.strerror}") from None
+    return {"fd": fd, "path": f"/proc/self/fd/{fd}", "state": container.oci_state("running"),
+            "metadata": seccomp_config.get("listenerMetadata")}
+
+
+def _load_seccomp(ctx):
+    """Load the filter; with listenerPath, hand the notify fd to the agent
+    with the state of this process (config-linux.md "Seccomp")."""
+    from ocirt.linux import seccomp
+    flt, ctx.seccomp_filter = ctx.seccomp_filter, None
+    notify_fd = seccomp.load(flt)
+    if notify_fd is not None and ctx.listener:
+        seccomp.send_listener(ctx.listener["path"], ctx.listener["state"], notify_fd, ctx.listener["metadata"])
 
 
 def _wait(pid):

@@ -6,6 +6,7 @@ import os
 import select
 import socket
 import stat
+import subprocess
 import tempfile
 import threading
 import time
@@ -190,3 +191,63 @@ def test_seccomp_listener_path(rt):
         os.rmdir(sock_dir)
     ctr.wait()
     assert ctr.stdout() == "mkdir: can't create directory '/tmp/d': Function not implemented\nafter-mkdir\n"
+
+
+def test_seccomp_listener_path_on_exec(rt):
+    """`listenerPath` also covers processes started by `exec`: the agent gets
+    a second connection whose `pid` is the exec'd process as the runtime sees
+    it (runc sends the same for `runc exec`), and the notified syscall of that
+    process waits for the agent."""
+    sock_dir = tempfile.mkdtemp(prefix="conf-seccomp-", dir="/tmp")
+    sock_path = os.path.join(sock_dir, "agent.sock")
+    first = ConsoleListener(sock_path, timeout=8)
+    first.start()
+
+    def mutate(config):
+        config["linux"]["seccomp"] = {
+            "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock_path, "listenerMetadata": "exec-case",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}
+    ctr = rt.container(["sleep", "30"], mutate=mutate)
+    fds = []
+    try:
+        ctr.create()
+        ctr.start()
+        first.join(10)
+        assert first.error is None and first.message, (first.error, ctr.stderr())
+        fds += first.fds
+        os.unlink(sock_path)
+        second = ConsoleListener(sock_path, timeout=8)
+        second.start()
+        execd = subprocess.Popen([rt.binary, "--root", rt.root, "exec", ctr.id, "sh", "-c",
+                                  "mkdir /tmp/e 2>&1; echo after-mkdir"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        second.join(10)
+        assert second.error is None and second.message, (second.error, execd.poll())
+        fds += second.fds
+        state = json.loads(second.message)
+        assert state["fds"] == ["seccompFd"] and len(second.fds) == 1
+        assert state["metadata"] == "exec-case" and state["state"]["id"] == ctr.id
+        assert state["pid"] != ctr.pid
+        # that pid is the exec'd process: it becomes `sh -c "mkdir ..."` (the
+        # fd may be sent just before execve), whose mkdir then waits for us
+        deadline = time.monotonic() + 5
+        while True:
+            with open(f"/proc/{state['pid']}/cmdline", "rb") as f:
+                if b"mkdir /tmp/e" in f.read():
+                    break
+            assert time.monotonic() < deadline, "the listener's pid never became the exec'd process"
+            time.sleep(0.02)
+        for fd in second.fds:  # the agent goes away: the pending mkdir fails with ENOSYS
+            os.close(fd)
+            fds.remove(fd)
+        out, err = execd.communicate(timeout=10)
+        assert out == "mkdir: can't create directory '/tmp/e': Function not implemented\nafter-mkdir\n", err
+    finally:
+        for fd in fds:
+            os.close(fd)
+        try:
+            os.unlink(sock_path)
+        except FileNotFoundError:
+            pass
+        os.rmdir(sock_dir)
+        ctr.kill(check=False)
