@@ -1,6 +1,7 @@
 """Namespaces and user namespace id mappings: runtime-spec config-linux.md
 "Namespaces", "User namespace mappings"."""
 import os
+import subprocess
 
 import pytest
 
@@ -150,3 +151,37 @@ def test_time_namespace_offsets(rt):
         host_uptime = float(f.read().split()[0])
     container_uptime = float(ctr.run().split()[0])
     assert container_uptime - host_uptime > year - 60
+
+
+def test_net_devices_move_with_permanent_addresses(rt):
+    """config-linux.md "Network Devices" (runtime-spec 1.2): the host
+    interface moves into the container's network namespace under its new
+    name, keeps its permanent global-scope addresses (a move drops them) and
+    is up; an address with a lifetime is not permanent and stays behind.
+    runc 1.1.5 predates netDevices and ignores it."""
+    host_name = f"ocd{os.getpid() % 100000}"
+    peer = host_name + "p"  # a veth pair: this kernel has no dummy driver
+
+    def ip(*args, check=True):
+        return subprocess.run(["ip", *args], check=check, capture_output=True, text=True)
+    ip("link", "add", host_name, "type", "veth", "peer", "name", peer)
+    try:
+        ip("addr", "add", "10.199.7.2/24", "dev", host_name)
+        ip("-6", "addr", "add", "fd00:199:7::2/64", "dev", host_name, "nodad")
+        ip("addr", "add", "10.199.8.2/24", "dev", host_name, "valid_lft", "300", "preferred_lft", "300")
+
+        def mutate(config):
+            config["linux"]["netDevices"] = {host_name: {"name": "ctr0"}}
+        ctr = rt.container(sh("ip addr show ctr0"), mutate=mutate)
+        ctr.create()
+        assert ip("link", "show", host_name, check=False).returncode != 0  # moved out of the host namespace
+        ctr.start()
+        ctr.wait()
+        out = ctr.stdout()
+        ctr.delete()
+        first = out.splitlines()[0] if out else ""
+        assert "ctr0" in first and ",UP" in first, out
+        assert "inet 10.199.7.2/24" in out and "inet6 fd00:199:7::2/64" in out, out
+        assert "10.199.8.2" not in out, out
+    finally:
+        ip("link", "del", peer, check=False)  # takes the moved end with it, wherever it is
