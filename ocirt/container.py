@@ -169,9 +169,12 @@ def _serve_init(chan, container, config, plan, stage1_pid, cgroup):
             hooks = config.get("hooks") or {}
             if hooks.get("prestart") or hooks.get("createRuntime"):
                 from ocirt.hooks import run_hooks
-                state = container.oci_state("creating")
-                run_hooks(hooks, "prestart", state)
-                run_hooks(hooks, "createRuntime", state)
+                # prestart is the runtime-spec 1.0 hook of "after the create
+                # operation, before the user program": its state says
+                # `created` (what runtime-tools hooks_stdin and crun expect);
+                # createRuntime, a step of create itself, sees `creating`.
+                run_hooks(hooks, "prestart", container.oci_state("created"))
+                run_hooks(hooks, "createRuntime", container.oci_state("creating"))
             chan.send("ok", pid=init_pid)
         elif kind == "ready":
             return init_pid
