@@ -161,6 +161,9 @@ def _serve_init(chan, container, config, plan, stage1_pid, cgroup):
             if cgroup:
                 cgroup.add_pid(init_pid)
             chan.send("cgroup")
+        elif kind == "hostmount":
+            # no mount namespace: init bound the rootfs in ours (delete detaches it)
+            container.host_mount = msg["mnt_id"]
         elif kind == "hooks":
             linux = config.get("linux") or {}
             if linux.get("netDevices"):
@@ -280,6 +283,7 @@ def _undo_create(store, container, cgroup, init_pid):
     import signal
     if init_pid:
         _kill_and_wait(init_pid, container.pid_start)
+    _release_host_mount(container)
     if cgroup:
         try:
             cgroup.kill_all(signal.SIGKILL)
@@ -290,6 +294,18 @@ def _undo_create(store, container, cgroup, init_pid):
         except OSError as e:
             log.warning(f"cannot remove cgroup: {e}")
     store.remove(container.id)
+
+
+def _release_host_mount(container):
+    """A container without a mount namespace left its mounts in ours, all
+    on the rootfs bind init reported: detach it (and them)."""
+    if not container.host_mount or not container.rootfs:
+        return
+    from ocirt.linux.rootfs import release_host_bind
+    try:
+        release_host_bind(container.rootfs, container.host_mount)
+    except OSError as e:
+        log.warning(f"cannot unmount the rootfs of {container.id}: {e}")
 
 
 def _reap(pid):
@@ -503,6 +519,7 @@ def destroy(store: StateStore, container: Container):
         config = container.load_config()
     except (OSError, ValueError):
         config = {}
+    _release_host_mount(container)
     if container.cgroup:
         from ocirt import cgroups
         try:

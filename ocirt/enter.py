@@ -92,6 +92,10 @@ def exec_in(container, req: ExecRequest):
     from ocirt.init import preload_for_container
     preload_for_container({"process": process, "linux": config.get("linux") or {}})
     ns_fds = _open_namespaces(container.pid)
+    root_fd = None
+    if "mount" not in ns_fds and container.host_mount:
+        # the container shares our mount namespace: its root is a chroot
+        root_fd = os.open(f"/proc/{container.pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     if container.pid_start != _start_time(container.pid):
         raise OcirtError("container not running")
 
@@ -107,7 +111,8 @@ def exec_in(container, req: ExecRequest):
         lsys.prctl(C.PR_SET_CHILD_SUBREAPER, 1)
     parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     ctx = _Ctx(process=process, ns_fds=ns_fds, cap_masks=cap_masks, seccomp_filter=seccomp_filter,
-               console_fd=console_fd, preserve_fds=req.preserve_fds, in_user_ns=bool(container.user_ns))
+               console_fd=console_fd, preserve_fds=req.preserve_fds, in_user_ns=bool(container.user_ns),
+               root_fd=root_fd)
     pid = os.fork()
     if pid == 0:
         parent_sock.close()
@@ -115,6 +120,8 @@ def exec_in(container, req: ExecRequest):
     child_sock.close()
     for fd in ns_fds.values():
         os.close(fd)
+    if root_fd is not None:
+        os.close(root_fd)
     if console_fd is not None:
         os.close(console_fd)
     chan = Channel(parent_sock)
@@ -200,6 +207,10 @@ def _join(ctx, chan):
             if t == "user":
                 os.setresgid(0, 0, 0)
                 os.setresuid(0, 0, 0)
+    if ctx.root_fd is not None:
+        os.fchdir(ctx.root_fd)
+        os.chroot(".")
+        os.close(ctx.root_fd)
     if fork_reporting_pid(chan) == 0:
         run_child(_prepare_and_exec, ctx, chan)
 
