@@ -172,6 +172,9 @@ def _serve_init(chan, container, config, plan, stage1_pid, cgroup, handler, warm
                 cgroup.add_pid(init_pid)
             warmup.finish()
             chan.send("cgroup")
+        elif kind == "hostmount":
+            # no mount namespace: init bound the rootfs in ours (delete detaches it)
+            container.host_mount = msg["mnt_id"]
         elif kind == "hooks":
             linux = config.get("linux") or {}
             if linux.get("netDevices"):
@@ -180,9 +183,12 @@ def _serve_init(chan, container, config, plan, stage1_pid, cgroup, handler, warm
             hooks = config.get("hooks") or {}
             if hooks.get("prestart") or hooks.get("createRuntime"):
                 from ocirt.hooks import run_hooks
-                state = container.oci_state("creating")
-                run_hooks(hooks, "prestart", state)
-                run_hooks(hooks, "createRuntime", state)
+                # prestart is the runtime-spec 1.0 hook of "after the create
+                # operation, before the user program": its state says
+                # `created` (what runtime-tools hooks_stdin and crun expect);
+                # createRuntime, a step of create itself, sees `creating`.
+                run_hooks(hooks, "prestart", container.oci_state("created"))
+                run_hooks(hooks, "createRuntime", container.oci_state("creating"))
             chan.send("ok", pid=init_pid)
         elif kind == "ready":
             return init_pid
@@ -285,6 +291,7 @@ def _undo_create(store, container, cgroup):
     import _signal as signal  # the C module: signal.py imports enum (~5 ms)
     if container.pid:
         _kill_and_wait(container.pid, container.pid_start)
+    _release_host_mount(container)
     if cgroup and cgroup.owned:  # a joined cgroup's other processes are not ours to kill
         try:
             cgroup.kill_all(signal.SIGKILL)
@@ -295,6 +302,18 @@ def _undo_create(store, container, cgroup):
         except OSError as e:
             log.warning(f"cannot remove cgroup: {e}")
     store.remove(container.id)
+
+
+def _release_host_mount(container):
+    """A container without a mount namespace left its mounts in ours, all
+    on the rootfs bind init reported: detach it (and them)."""
+    if not container.host_mount or not container.rootfs:
+        return
+    from ocirt.linux.rootfs import release_host_bind
+    try:
+        release_host_bind(container.rootfs, container.host_mount)
+    except OSError as e:
+        log.warning(f"cannot unmount the rootfs of {container.id}: {e}")
 
 
 def _reap(pid):
@@ -507,6 +526,7 @@ def destroy(store: StateStore, container: Container):
         config = container.load_config()
     except (OSError, ValueError):
         config = {}
+    _release_host_mount(container)
     if container.cgroup:
         from ocirt import cgroups
         try:

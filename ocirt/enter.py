@@ -106,6 +106,10 @@ def _exec_in(container, req, warmup):
     from ocirt.init import preload_for_container
     preload_for_container({"process": process, "linux": config.get("linux") or {}})
     ns_fds = _open_namespaces(container.pid)
+    root_fd = None
+    if "mount" not in ns_fds and container.host_mount:
+        # the container shares our mount namespace: its root is a chroot
+        root_fd = os.open(f"/proc/{container.pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     if container.pid_start != _start_time(container.pid):
         raise OcirtError("container not running")
 
@@ -123,7 +127,7 @@ def _exec_in(container, req, warmup):
     parent_end, child_end = lsys.socketpair_seqpacket()
     ctx = _Ctx(process=process, ns_fds=ns_fds, cap_masks=cap_masks, seccomp_filter=seccomp_filter,
                console_fd=console_fd, preserve_fds=req.preserve_fds, in_user_ns=bool(container.user_ns),
-               listener=listener)
+               listener=listener, root_fd=root_fd)
     pid = os.fork()
     if pid == 0:
         os.close(parent_end)
@@ -131,6 +135,8 @@ def _exec_in(container, req, warmup):
     os.close(child_end)
     for fd in ns_fds.values():
         os.close(fd)
+    if root_fd is not None:
+        os.close(root_fd)
     if console_fd is not None:
         os.close(console_fd)
     if listener:
@@ -220,6 +226,10 @@ def _join(ctx, chan):
             if t == "user":
                 os.setresgid(0, 0, 0)
                 os.setresuid(0, 0, 0)
+    if ctx.root_fd is not None:
+        os.fchdir(ctx.root_fd)
+        os.chroot(".")
+        os.close(ctx.root_fd)
     if fork_reporting_pid(chan) == 0:
         run_child(_prepare_and_exec, ctx, chan)
 

@@ -140,13 +140,16 @@ def init(ctx, chan):
                 lsys.unshare(C.CLONE_NEWCGROUP)
             ctx.in_cgroup = True
 
-    rootfs = None
-    if plan.has("mount"):
-        from ocirt.linux.rootfs import Rootfs
-        rootfs = Rootfs(ctx.rootfs, ctx.bundle, user_ns=plan.has("user"))
-        rootfs.prepare(linux.get("rootfsPropagation"))
-        rootfs.mount_all(config.get("mounts"), cgroup_ns=plan.has("cgroup"), before_cgroup_mount=enter_cgroup)
-        rootfs.create_devices(list(linux.get("devices") or []) + ctx.extra_devices)
+    from ocirt.linux.rootfs import Rootfs
+    # Without a mount namespace of its own the container shares the runtime's
+    # (config-linux.md "Namespaces"): its mounts go there, on a bind of the
+    # rootfs that `delete` detaches (the runtime is told its mount id first).
+    rootfs = Rootfs(ctx.rootfs, ctx.bundle, user_ns=plan.has("user"), host_ns=not plan.has("mount"))
+    rootfs.prepare(linux.get("rootfsPropagation"))
+    if rootfs.host_ns:
+        chan.send("hostmount", mnt_id=rootfs.mount_id())
+    rootfs.mount_all(config.get("mounts"), cgroup_ns=plan.has("cgroup"), before_cgroup_mount=enter_cgroup)
+    rootfs.create_devices(list(linux.get("devices") or []) + ctx.extra_devices)
     enter_cgroup()
 
     if "uts" in plan.new or "uts" in plan.join:
@@ -171,19 +174,16 @@ def init(ctx, chan):
     if ctx.handler is not None:
         ctx.handler.before_pivot(config, ctx.rootfs)
 
-    if rootfs is not None:
-        rootfs.pivot(no_pivot=ctx.no_pivot)
-        from ocirt.linux import rootfs as rootfs_ops
-        if process.get("terminal") and ctx.console_fd is not None:
-            setup_console(ctx, rootfs, process)
-        rootfs_ops.mask_paths(linux.get("maskedPaths"))
-        rootfs_ops.readonly_paths(linux.get("readonlyPaths"))
-        if (config.get("root") or {}).get("readonly"):
-            rootfs_ops.remount_root_readonly()
-        # last: once unbindable, nothing can be bound from the tree any more
-        rootfs_ops.set_root_propagation(linux.get("rootfsPropagation"))
-    elif process.get("terminal") and ctx.console_fd is not None:
-        setup_console(ctx, None, process)
+    rootfs.pivot(no_pivot=ctx.no_pivot)
+    from ocirt.linux import rootfs as rootfs_ops
+    if process.get("terminal") and ctx.console_fd is not None:
+        setup_console(ctx, rootfs, process)
+    rootfs_ops.mask_paths(linux.get("maskedPaths"))
+    rootfs_ops.readonly_paths(linux.get("readonlyPaths"))
+    if (config.get("root") or {}).get("readonly"):
+        rootfs_ops.remount_root_readonly()
+    # last: once unbindable, nothing can be bound from the tree any more
+    rootfs_ops.set_root_propagation(linux.get("rootfsPropagation"))
 
     if linux.get("personality"):
         domain = linux["personality"].get("domain")

@@ -39,7 +39,7 @@ class Container:
     """One container's persisted state.  Status is derived, never stored."""
 
     FIELDS = ("id", "bundle", "rootfs", "pid", "pid_start", "created", "annotations", "cgroup",
-              "handler", "owner", "ns_paths", "config_file", "user_ns", "creating")
+              "handler", "owner", "ns_paths", "config_file", "user_ns", "creating", "host_mount")
 
     def __init__(self, store, data):
         self.store = store

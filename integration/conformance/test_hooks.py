@@ -10,7 +10,7 @@ from integration.conformance.harness import Runtime, process_gone, safe_rmtree, 
 
 CREATE_HOOKS = ["prestart", "createRuntime", "createContainer"]
 ALL_HOOKS = CREATE_HOOKS + ["startContainer", "poststart", "poststop"]
-EXPECTED_STATUS = {"prestart": "creating", "createRuntime": "creating", "createContainer": "creating",
+EXPECTED_STATUS = {"prestart": "created", "createRuntime": "creating", "createContainer": "creating",
                    "startContainer": "created", "poststart": "running", "poststop": "stopped"}
 IN_CONTAINER_DIR = "/hooks"
 
@@ -98,8 +98,11 @@ def read_state(hook_run, name):
 def test_hook_receives_state_on_stdin(hook_run, name):
     """config.md "POSIX-platform Hooks": each hook gets the container's state
     on stdin, with the `status` of the lifecycle point it runs at:
-    prestart/createRuntime/createContainer `creating`, startContainer
-    `created`, poststart `running`, poststop `stopped`.  runtime.md "State":
+    createRuntime/createContainer `creating` (steps of create),
+    startContainer `created`, poststart `running`, poststop `stopped`.
+    prestart `created`: the spec 1.0 hook that runs once the environment is
+    created, before the user program (runtime-tools `hooks_stdin` checks
+    `created`; runc says `creating`, crun `created`).  runtime.md "State":
     `pid` is as seen by the runtime for hooks in the runtime namespace and as
     seen by the container (1, new pid namespace) for hooks in the container's."""
     state = read_state(hook_run, name)

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from integration.conformance.harness import process_gone, sh
+from integration.conformance.harness import mounts_under, process_gone, sh
 
 ALL_TYPES = {"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts", "mount": "mnt", "cgroup": "cgroup",
              "user": "user", "time": "time"}
@@ -55,7 +55,7 @@ def test_new_namespace(rt, ns_type):
 @pytest.mark.parametrize("ns_type", sorted(set(ALL_TYPES) - {"mount"}))
 def test_host_namespace_when_omitted(rt, ns_type):
     """config-linux.md "Namespaces": a type that is not listed is inherited
-    from the runtime's namespace.  (mount is always needed for pivot_root.)"""
+    from the runtime's namespace.  (mount: test_mount_namespace_omitted.)"""
     types = [t for t in ALL_TYPES if t not in (ns_type, "user", "time")]
     ctr = rt.container(PRINT_NS, mutate=with_namespaces(types))
     seen = parse_ns(ctr.run())
@@ -185,3 +185,32 @@ def test_net_devices_move_with_permanent_addresses(rt):
         assert "10.199.8.2" not in out, out
     finally:
         ip("link", "del", peer, check=False)  # takes the moved end with it, wherever it is
+
+
+def test_mount_namespace_omitted(rt):
+    """config-linux.md "Namespaces": without a `mount` entry the container
+    shares the runtime's mount namespace, yet its root is still `root.path`
+    (config.md "Root") and its `mounts` are made (necessarily in that shared
+    namespace, below the rootfs), for the init and for `exec`.  Nothing may be
+    left mounted once the container is deleted.  (runtime-tools
+    `linux_ns_itype` creates such a container: every namespace inherited.)"""
+    types = [t for t in ALL_TYPES if t not in ("mount", "user", "time")]
+    ctr = rt.container(["sleep", "600"], mutate=with_namespaces(types))
+    with open(os.path.join(ctr.rootfs, "marker"), "w") as f:
+        f.write("inside-rootfs\n")
+    try:
+        ctr.create()
+        ctr.start()
+        res = rt.call("exec", ctr.id, "sh", "-c",
+                      "cat /marker; readlink /proc/self/ns/mnt; grep -c ' /proc ' /proc/self/mountinfo", check=True)
+        marker, mntns, proc_mounts = res.stdout.split()
+        assert marker == "inside-rootfs"
+        assert mntns == host_ns("mnt")
+        assert int(proc_mounts) >= 1, "the config's /proc mount is missing"
+        assert os.readlink(f"/proc/{ctr.pid}/root") == os.path.realpath(ctr.rootfs)
+        ctr.delete("--force")
+    finally:
+        leaked = mounts_under(ctr.bundle)
+        for target in reversed(leaked):  # keep the host clean for the next tests
+            subprocess.run(["umount", "-l", target], check=False)
+    assert not leaked, f"mounts left behind after delete: {leaked}"

@@ -99,10 +99,15 @@ class Mount:
 class Rootfs:
     """Builds the container filesystem under ``path`` from init, before pivot_root."""
 
-    def __init__(self, path, bundle, user_ns=False):
+    def __init__(self, path, bundle, user_ns=False, host_ns=False):
         self.path = path
         self.bundle = bundle
         self.user_ns = user_ns
+        # host_ns: no mount namespace of its own, the container shares the
+        # runtime's (config-linux.md: an unlisted type is inherited).  The
+        # mounts are then made in that namespace, on a bind of the rootfs
+        # onto itself, and the process is chroot()ed instead of pivoted.
+        self.host_ns = host_ns
         self.fd = None
 
     # -- path resolution confined to the rootfs --------------------------------
@@ -158,9 +163,19 @@ class Rootfs:
         the host.  shared/unbindable are applied after pivot_root.
         """
         initial = C.MS_PRIVATE if propagation in ("private", "rprivate") else C.MS_SLAVE
-        lsys.mount(None, "/", None, initial | C.MS_REC)
-        lsys.mount(self.path, self.path, None, C.MS_BIND | C.MS_REC)
+        if self.host_ns:
+            # the runtime's own / is not ours to change: only the bind below
+            # is made a slave, so nothing mounted in it propagates back
+            lsys.mount(self.path, self.path, None, C.MS_BIND | C.MS_REC)
+            lsys.mount(None, self.path, None, initial | C.MS_REC)
+        else:
+            lsys.mount(None, "/", None, initial | C.MS_REC)
+            lsys.mount(self.path, self.path, None, C.MS_BIND | C.MS_REC)
         self.fd = os.open(self.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def mount_id(self):
+        """The id of the rootfs bind made by prepare() (the top mount at path)."""
+        return fd_mount_id(self.fd)
 
     def mount_all(self, mounts, cgroup_ns, before_cgroup_mount=None):
         for i, m in enumerate(mounts or []):
@@ -342,7 +357,9 @@ class Rootfs:
 
     def pivot(self, no_pivot=False):
         os.fchdir(self.fd)
-        if no_pivot:
+        if self.host_ns:
+            os.chroot(".")  # pivot_root would move the runtime's own root
+        elif no_pivot:
             lsys.mount(self.path, "/", None, C.MS_MOVE)
             os.chroot(".")
         else:
@@ -352,6 +369,32 @@ class Rootfs:
         os.chdir("/")
         os.close(self.fd)
         self.fd = None
+
+
+def fd_mount_id(fd):
+    with open(f"/proc/self/fdinfo/{fd}") as f:
+        for line in f:
+            if line.startswith("mnt_id:"):
+                return int(line.split()[1])
+    return None
+
+
+def release_host_bind(path, mount_id):
+    """Undo a host_ns rootfs: detach the bind prepare() made at ``path``, and
+    with it every mount made below it for the container.  Only when the top
+    mount at ``path`` is still that bind (same mount id): never a mount that
+    was there before (an image's overlay, say)."""
+    try:
+        fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if fd_mount_id(fd) != mount_id:
+            return False
+    finally:
+        os.close(fd)
+    lsys.umount2(path, C.MNT_DETACH)
+    return True
 
 
 def _locked_flags(target):
