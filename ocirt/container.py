@@ -417,6 +417,14 @@ def _release_init(container):
                 break  # init wrote its error and closed
             # nothing yet: init has not reopened its end, or runs its hooks, or died
             if not container.init_alive():
+                # it may have answered and exec'd a process that already
+                # exited since the read above: the answer is still buffered
+                try:
+                    answer += os.read(fd, 4096)
+                except BlockingIOError:
+                    pass
+                if answer[:1] == b"0":
+                    return
                 break
             select.select([fd], [], [], 0.05)
             if data == b"":
