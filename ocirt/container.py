@@ -51,6 +51,8 @@ def _create(store, cid, opts, warmup):
         raise OcirtError("cannot use console socket if runc will not detach or allocate tty")
     cap_masks = caps.parse(process.get("capabilities")) if process.get("capabilities") is not None else None
     refuse_unsupported(linux)
+    from ocirt.process import check_apparmor
+    check_apparmor(process.get("apparmorProfile"))
     handler = _select_handler(config, rootfs, opts.prog)
     seccomp_filter = None
     if linux.get("seccomp"):

@@ -61,6 +61,8 @@ def build_process(container, opts, args):
             caps[s] = list(dict.fromkeys(list(caps.get(s) or []) + opts["cap"]))
     if opts["no-new-privs"]:
         process["noNewPrivileges"] = True
+    if opts["apparmor"]:
+        process["apparmorProfile"] = opts["apparmor"]
     return process
 
 
@@ -95,6 +97,8 @@ def _exec_in(container, req, warmup):
     if req.console_socket and not terminal:
         raise OcirtError("cannot use console socket if runc will not detach or allocate tty")
     config = container.load_config()
+    from ocirt.process import check_apparmor
+    check_apparmor(process.get("apparmorProfile"))
     cap_masks = caps.parse(process.get("capabilities")) if process.get("capabilities") is not None else None
     seccomp_filter = listener = None
     seccomp_config = (config.get("linux") or {}).get("seccomp")
@@ -245,6 +249,7 @@ def _prepare_and_exec(ctx, chan):
     proc.set_cpu_affinity((process.get("execCPUAffinity") or {}).get("final"), "process.execCPUAffinity.final")
     env = proc.environment(process, user.get("uid", 0))
     proc.chdir_in_root(process.get("cwd") or "/")
+    proc.set_apparmor_profile(process.get("apparmorProfile"))
     peer = None
     if ctx.console_fd is not None:
         from ocirt import console

@@ -252,6 +252,7 @@ def finish_process(ctx, process, config, in_user_ns):
     if ctx.listen_fds:
         env["LISTEN_FDS"], env["LISTEN_PID"] = str(ctx.listen_fds), "1"
     proc.chdir_in_root(process.get("cwd") or "/")
+    proc.set_apparmor_profile(process.get("apparmorProfile"))
     proc.seal_fds(ctx.listen_fds + ctx.preserve_fds)  # close_range may be outside the container's filter
     load_seccomp_early(ctx, process)
     proc.switch_user(user, ctx.cap_masks, process.get("noNewPrivileges", False), in_user_ns)

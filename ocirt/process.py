@@ -222,3 +222,33 @@ def set_cpu_affinity(text, where):
             os.sched_setaffinity(0, parse_cpu_list(text, where))
         except OSError as e:
             raise OcirtError(f"config.json: {where}: {e.strerror}") from None
+
+
+def apparmor_enabled():
+    try:
+        with open("/sys/module/apparmor/parameters/enabled") as f:
+            return f.read().strip() == "Y"
+    except OSError:
+        return False
+
+
+def check_apparmor(profile, where="process.apparmorProfile"):
+    """A profile the host cannot apply is an error, never silently dropped."""
+    if profile and not apparmor_enabled():
+        raise ConfigError(f"config.json: {where}: {profile!r} is set but AppArmor is not enabled on this host")
+
+
+def set_apparmor_profile(profile):
+    """Confine the next execve with ``profile`` (what runc and crun write)."""
+    if not profile:
+        return
+    for attr in ("/proc/self/attr/apparmor/exec", "/proc/self/attr/exec"):
+        try:
+            with open(attr, "w") as f:
+                f.write(f"exec {profile}")
+            return
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise OcirtError(f"process.apparmorProfile: cannot apply {profile!r}: {e.strerror}") from None
+    raise OcirtError(f"process.apparmorProfile: cannot apply {profile!r}: no AppArmor attribute in /proc")

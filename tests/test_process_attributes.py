@@ -2,6 +2,8 @@
 import os
 import socket
 
+import pytest
+
 from tests.conftest import cid
 
 
@@ -49,6 +51,25 @@ def test_intel_rdt_is_refused_not_ignored(ocirt, bundle, root):
     res = ocirt("create", "--bundle", bundle(mutate=mutate), cid())
     assert res.returncode == 1 and "intelRdt" in res.stderr
     assert os.listdir(root) == []
+
+
+@pytest.mark.skipif(os.path.exists("/sys/module/apparmor/parameters/enabled"),
+                    reason="the host has AppArmor: the profile would be applied, not refused")
+def test_apparmor_profile_without_apparmor_is_refused_not_ignored(ocirt, bundle, root):
+    """A profile this host cannot apply fails create and exec with the field
+    named, rather than running the process unconfined."""
+    def mutate(cfg):
+        cfg["process"]["apparmorProfile"] = "ocirt-test-profile"
+    res = ocirt("create", "--bundle", bundle(mutate=mutate), cid())
+    assert res.returncode == 1 and "process.apparmorProfile" in res.stderr and "AppArmor is not enabled" in res.stderr
+    assert os.listdir(root) == []
+    c = cid()
+    assert ocirt("run", "-d", "--bundle", bundle(args=["sleep", "30"]), c).returncode == 0
+    try:
+        res = ocirt("exec", "--apparmor", "ocirt-test-profile", c, "true")
+        assert res.returncode == 255 and "process.apparmorProfile" in res.stderr
+    finally:
+        ocirt("delete", "-f", c)
 
 
 def test_pidfd_socket(ocirt, bundle, tmp_path):
