@@ -370,6 +370,18 @@ def test_two_workers_share_sessions(tmp_path, tee_key, chains):
     assert srv.proc.returncode == 0
 
 
+def test_one_worker_owns_its_sqlite_database(tmp_path, tee_key, chains):
+    """--workers 1 keeps sessions in memory, so a second server on the same file is refused
+    (it would not see those sessions, nor tell the first about re-registrations)."""
+    srv = KbsServer(str(tmp_path / "a"), "--amd-roots", chains["trusted"])
+    try:
+        with pytest.raises(AssertionError, match="in use by another ocirt-kbs server"):
+            KbsServer(str(tmp_path / "b"), "--amd-roots", chains["trusted"], db=srv.db)
+        assert srv.alive() and srv.register("wl-owned")[0] == 200
+    finally:
+        srv.stop()
+
+
 def test_replicas_share_a_postgresql_database(tmp_path, tee_key, chains, pg_dsn):
     """auth on replica A, attest on B, key from A: sessions and nonces live in the shared database."""
     cache = vcek_cache_for(chains["trusted"], str(tmp_path / "cache"))

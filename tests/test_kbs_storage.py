@@ -11,12 +11,25 @@ from ocirt.kbs.storage import SESSION_NEW, SecretKey, Session, SQLiteStorage, Wo
 from tests.test_kbs_helpers import pg_dsn  # noqa: F401 (fixture)
 
 
-BACKENDS = ["sqlite", "postgresql"]
+BACKENDS = ["sqlite", "postgresql", "memory"]
 
 
 @pytest.fixture(params=BACKENDS)
 def open_db(request, tmp_path):
-    """A factory of connections to one fresh database of the parametrized kind."""
+    """A factory of connections to one fresh database of the parametrized kind.
+    "memory": SQLite for workloads, sessions in this process (one connection only)."""
+    if request.param == "memory":
+        opened = []
+
+        def factory():
+            if opened:
+                pytest.skip("sessions in memory are not shared between connections (by design)")
+            opened.append(storage.open_storage(str(tmp_path / "kbs.db"), sessions="memory"))
+            return opened[-1]
+        yield factory
+        for db in opened:
+            db.close()
+        return
     if request.param == "sqlite":
         path = str(tmp_path / "kbs.db")
         opened = []
@@ -109,6 +122,68 @@ def test_delete_workload_drops_its_sessions(open_db):
     assert db.delete_workload("w1") is True
     assert db.get_session("s") is None
     assert db.delete_workload("w1") is False
+
+
+def test_reregistration_drops_sessions(open_db):
+    db = open_db()
+    db.put_workload(_workload())
+    now = time.time()
+    db.create_session(Session("s", "w1", "snp", SESSION_NEW, now + 60))
+    assert db.consume_nonce("s", now) and db.authorize("s", "mod", "AQAB", now + 60)
+    db.put_workload(_workload(sealed=b"v1" + b"n" * 40))
+    assert db.release("s", "w1", now) is None and db.get_session("s") is None
+    assert db.get_workload("w1").passphrase_sealed == b"v1" + b"n" * 40
+
+
+def test_memory_sessions_purge_by_expiry_heap(tmp_path):
+    db = storage.open_storage(str(tmp_path / "kbs.db"), sessions="memory")
+    try:
+        db.put_workload(_workload())
+        now = time.time()
+        for i in range(50):  # created in one order, expiring in another
+            assert db.create_session(Session(f"s{i}", "w1", "snp", SESSION_NEW, now + (i % 5)))
+        assert db.consume_nonce("s0", now - 1) and db.authorize("s0", "m", "e", now + 100)  # extended
+        assert db.purge_expired(now + 2.5) == 29   # expiry now+0..2, minus s0
+        assert db.get_session("s0").state == "attested" and db.get_session("s1") is None
+        assert db.get_session("s3") is not None
+        assert db.purge_expired(now + 99) == 20 and db.purge_expired(now + 100) == 1
+        # the database itself holds no session
+        assert db.sql._run("SELECT COUNT(*) FROM sessions").fetchone()[0] == 0
+    finally:
+        db.close()
+
+
+def test_memory_sessions_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(storage.MemorySessions, "MAX_SESSIONS", 3)
+    db = storage.open_storage(str(tmp_path / "kbs.db"), sessions="memory")
+    try:
+        db.put_workload(_workload())
+        now = time.time()
+        db.create_session(Session("old", "w1", "snp", SESSION_NEW, now - 1))
+        for sid in ("a", "b", "c"):       # the expired one makes room
+            assert db.create_session(Session(sid, "w1", "snp", SESSION_NEW, now + 60))
+        with pytest.raises(storage.SessionLimit):
+            db.create_session(Session("d", "w1", "snp", SESSION_NEW, now + 60))
+    finally:
+        db.close()
+
+
+def test_memory_sessions_own_the_database(tmp_path):
+    """A server keeping sessions in memory excludes every other server on its SQLite file;
+    servers sharing sessions through the file exclude it, and not each other."""
+    path = str(tmp_path / "kbs.db")
+    mem = storage.open_storage(path, sessions="memory")
+    with pytest.raises(OcirtError, match="in use by another ocirt-kbs server"):
+        storage.open_storage(path, sessions="memory")
+    with pytest.raises(OcirtError, match="keeps its sessions in memory"):
+        storage.open_storage(path)
+    mem.close()
+    shared = [storage.open_storage(path), storage.open_storage(path)]
+    with pytest.raises(OcirtError, match="in use by another ocirt-kbs server"):
+        storage.open_storage(path, sessions="memory")
+    for db in shared:
+        db.close()
+    storage.open_storage(path, sessions="memory").close()
 
 
 def test_secret_key_seals_per_workload(tmp_path):

@@ -37,8 +37,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from ocirt.errors import OcirtError
 from ocirt.kbs import protocol
 from ocirt.kbs.protocol import PREFIX, SESSION_COOKIE, ProtocolError
-from ocirt.kbs.storage import (SESSION_ATTESTED, SESSION_NEW, SESSION_RELEASED, Session, SecretKey, Workload,
-                               open_storage)
+from ocirt.kbs.storage import (SESSION_ATTESTED, SESSION_NEW, SESSION_RELEASED, Session, SecretKey, SessionLimit,
+                               Workload, is_postgres, open_storage)
 
 POLICY_DEBUG = 1 << 19          # SNP guest policy bit 19 (attestation.md §6)
 # TCB_VERSION byte positions (attestation.md §6)
@@ -195,7 +195,10 @@ class Verifier:
 class KBS:
     def __init__(self, config, storage=None):
         self.config = config
-        self.storage = storage or open_storage(config.db)
+        # one process alone on an SQLite database keeps sessions in memory (no database write per
+        # flow); several workers, or replicas on PostgreSQL, share them through the database
+        self.storage = storage or open_storage(
+            config.db, sessions="memory" if config.workers <= 1 and not is_postgres(config.db) else "database")
         self.secret_key = SecretKey.from_file(config.secret_key_file)
         self.audit = Audit(config.audit_log)
         self.verifier = Verifier(config)
@@ -275,8 +278,12 @@ class KBS:
             raise Refusal(403, "auth refused: sample (software) evidence is not accepted; the server was "
                                "not started with --allow-sample-evidence", wid)
         sid = secrets.token_hex(16)  # 32 hex chars, like reference-kbs's simple UUID; it is also the nonce
-        if not self.storage.create_session(Session(sid, wid, tee, SESSION_NEW,
-                                                   time.time() + self.config.session_ttl)):
+        try:
+            created = self.storage.create_session(Session(sid, wid, tee, SESSION_NEW,
+                                                          time.time() + self.config.session_ttl))
+        except SessionLimit as e:
+            raise Refusal(503, f"auth refused: {e}", wid) from None
+        if not created:
             raise Refusal(404, f"workload {wid!r} is not registered", wid)
         response = web.json_response({"nonce": sid, "extra-params": ""})
         response.set_cookie(SESSION_COOKIE, sid, path="/", httponly=True,

@@ -12,6 +12,13 @@ Every state change that guards a secret is one conditional UPDATE whose row
 count decides, so single-use nonces and single-release sessions hold across
 processes and replicas without extra locking.
 
+When one process serves an SQLite database alone (``serve --workers 1``),
+sessions need not be shared with anyone: ``MemorySessions`` keeps them (and a
+cache of the workloads) in that process's memory, with the same state machine,
+and the database is only written by administration.  ``open_storage`` then
+holds an exclusive lock on ``<db>.lock`` so no second server can use the
+database meanwhile; servers that keep sessions in the database hold it shared.
+
 Passphrases are stored sealed with AES-256-GCM under the server key
 (``SecretKey``), with the workload id as associated data so a sealed blob
 cannot be moved to another workload's row.
@@ -103,6 +110,7 @@ class SQLStorage(Storage):
 
     placeholder = "?"
     blob, real = "BLOB", "REAL"
+    lock_fd = None  # see lock_database
 
     def __init__(self, conn):
         self.conn = conn
@@ -182,6 +190,9 @@ class SQLStorage(Storage):
 
     def close(self):
         self.conn.close()
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)
+            self.lock_fd = None
 
 
 class SQLiteStorage(SQLStorage):
@@ -230,11 +241,187 @@ class PostgresStorage(SQLStorage):
             return super()._run(sql, args)
 
 
-def open_storage(location):
-    """A path → SQLite; ``postgresql://`` or ``postgres://`` → PostgreSQL."""
-    if location.startswith(("postgresql://", "postgres://")):
+class SessionLimit(OcirtError):
+    """Too many open sessions held in memory (see MemorySessions.MAX_SESSIONS)."""
+
+
+class MemorySessions(Storage):
+    """Workloads in an SQLStorage (cached here), sessions in this process's memory.
+
+    Only correct while this process is the only user of the database (``open_storage``
+    takes ``<db>.lock`` exclusively for it): another process would neither see these
+    sessions nor tell this one about re-registrations.  Each transition is a
+    check-and-set under a lock, so a nonce is consumed and a key released exactly once
+    however the calls interleave.  Expiry is kept in a heap, so purging costs the
+    expired sessions, not all of them.  Sessions are lost on restart: a guest in the
+    middle of its flow then hears "unknown session" and starts again.
+    """
+    MAX_SESSIONS = 1_000_000  # ~250 bytes each; beyond it auth is refused until sessions expire
+
+    def __init__(self, sql, lock_fd=None):
+        import threading
+        self.sql, self._lock_fd = sql, lock_fd
+        self._sessions = {}      # session_id -> Session (the stored one; callers get copies)
+        self._expiry = []        # heap of (expires_at, session_id); stale entries are skipped
+        self._workloads = {}     # workload_id -> Workload, filled on first use
+        self._mutex = threading.Lock()
+
+    # --- workloads: the database, through a cache only this process writes ---------
+
+    def put_workload(self, w):
+        with self._mutex:
+            self._drop_sessions_of(w.workload_id)
+            self._workloads.pop(w.workload_id, None)
+        self.sql.put_workload(w)
+
+    def get_workload(self, workload_id):
+        w = self._workloads.get(workload_id)
+        if w is None:
+            w = self.sql.get_workload(workload_id)
+            if w is not None:
+                with self._mutex:
+                    if len(self._workloads) >= 4096:
+                        self._workloads.clear()
+                    self._workloads[workload_id] = w
+        return w
+
+    def delete_workload(self, workload_id):
+        with self._mutex:
+            self._drop_sessions_of(workload_id)
+            self._workloads.pop(workload_id, None)
+        return self.sql.delete_workload(workload_id)
+
+    def list_workloads(self):
+        return self.sql.list_workloads()
+
+    def _drop_sessions_of(self, workload_id):
+        # sessions attested against the previous registration must not release the new secret
+        for sid in [sid for sid, s in self._sessions.items() if s.workload_id == workload_id]:
+            del self._sessions[sid]
+
+    # --- sessions ---------------------------------------------------------------------
+
+    @staticmethod
+    def _copy(s):
+        return Session(s.session_id, s.workload_id, s.tee, s.state, s.expires_at, s.k_mod, s.k_exp)
+
+    def create_session(self, s):
+        import heapq
+        if self.get_workload(s.workload_id) is None:
+            return False
+        with self._mutex:
+            if len(self._sessions) >= self.MAX_SESSIONS:
+                self._purge(time.time())  # expired ones go at once, grace or not
+                if len(self._sessions) >= self.MAX_SESSIONS:
+                    raise SessionLimit(f"{len(self._sessions)} sessions are open; try again later")
+            if s.session_id in self._sessions:
+                return False
+            self._sessions[s.session_id] = self._copy(s)
+            heapq.heappush(self._expiry, (s.expires_at, s.session_id))
+        return True
+
+    def get_session(self, session_id):
+        s = self._sessions.get(session_id)
+        return self._copy(s) if s is not None else None
+
+    def consume_nonce(self, session_id, now):
+        with self._mutex:
+            s = self._sessions.get(session_id)
+            if s is None or s.state != SESSION_NEW or s.expires_at <= now:
+                return None
+            s.state = SESSION_USED
+            return self._copy(s)
+
+    def authorize(self, session_id, k_mod, k_exp, expires_at):
+        import heapq
+        with self._mutex:
+            s = self._sessions.get(session_id)
+            if s is None or s.state != SESSION_USED:
+                return False
+            s.state, s.k_mod, s.k_exp, s.expires_at = SESSION_ATTESTED, k_mod, k_exp, expires_at
+            heapq.heappush(self._expiry, (expires_at, session_id))
+            return True
+
+    def release(self, session_id, workload_id, now):
+        with self._mutex:
+            s = self._sessions.get(session_id)
+            if s is None or s.state != SESSION_ATTESTED or s.expires_at <= now or s.workload_id != workload_id:
+                return None
+            out = self._copy(s)
+            out.state = s.state = SESSION_RELEASED
+            s.k_mod = s.k_exp = None  # not needed any more; the record stays for "already released"
+            return out
+
+    def purge_expired(self, now):
+        with self._mutex:
+            return self._purge(now)
+
+    def _purge(self, now):
+        import heapq
+        removed, heap = 0, self._expiry
+        while heap and heap[0][0] <= now:
+            _, sid = heapq.heappop(heap)
+            s = self._sessions.get(sid)
+            if s is not None and s.expires_at <= now:  # else: an entry made stale by authorize
+                del self._sessions[sid]
+                removed += 1
+        return removed
+
+    def close(self):
+        self.sql.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def lock_database(path, exclusive):
+    """flock ``<path>.lock``: exclusive for a server keeping sessions in memory, shared for
+    servers keeping them in the database.  Returns the fd (closing it releases the lock)."""
+    import fcntl
+    lock_path = path + ".lock"
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        raise OcirtError(f"kbs database lock {lock_path}: {e.strerror}") from None
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        who = "another ocirt-kbs server" if exclusive else "another ocirt-kbs server that keeps its sessions in memory"
+        raise OcirtError(f"kbs database {path} is in use by {who}: one server with --workers 1 keeps "
+                         "sessions in memory and needs the database to itself; several processes on one "
+                         "host are one server's --workers N, replicas need PostgreSQL") from None
+    return fd
+
+
+def is_postgres(location):
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def open_storage(location, sessions="database"):
+    """A path → SQLite; ``postgresql://`` or ``postgres://`` → PostgreSQL.
+
+    sessions="memory" (SQLite only; one process serving the database): sessions in this
+    process (MemorySessions), the database locked against other servers.  "database":
+    sessions in the database, shared by every process using it."""
+    if is_postgres(location):
+        if sessions == "memory":
+            raise OcirtError("kbs database: PostgreSQL is for replicas sharing sessions; "
+                             "sessions cannot be kept in memory")
         return PostgresStorage(location)
-    return SQLiteStorage(location)
+    if location == ":memory:":
+        sql = SQLiteStorage(location)
+        return MemorySessions(sql) if sessions == "memory" else sql
+    fd = lock_database(location, exclusive=sessions == "memory")
+    try:
+        sql = SQLiteStorage(location)
+    except BaseException:
+        os.close(fd)
+        raise
+    if sessions == "memory":
+        return MemorySessions(sql, fd)
+    sql.lock_fd = fd
+    return sql
 
 
 class SecretKey:
