@@ -257,6 +257,39 @@ def test_generated_chain_refusals(chain):
         assert expected in failed, (expected, res.checks)
 
 
+def test_chain_verdict_is_cached_per_vcek_but_not_the_report_checks(chain, monkeypatch):
+    """The ARK → ASK → VCEK verdict is reused for the same certificates (no RSA-PSS at all on the
+    second report), while each report's own checks run every time and validity follows the clock."""
+    rd = snp.expected_report_data("nonce-1", "bW9kdWx1cw==", "AQAB")
+
+    def verify(raw, **kw):
+        return snp.verify(snp.parse_report(raw), chain.vcek_der, chain.chain_pem, "milan", expected_report_data=rd,
+                          expected_measurement=b"\x42" * 48, trusted_roots=chain.roots_pem, **kw)
+    first = verify(chain.report(rd))
+    assert first.ok, first.first_failure()
+
+    def no_rsa(*args):
+        raise AssertionError("chain signatures re-verified")
+    monkeypatch.setattr(certs, "check_signed_by", no_rsa)
+    again = verify(chain.report(rd))
+    assert again.ok and [c[0] for c in again.checks] == [c[0] for c in first.checks]
+    flipped = bytearray(chain.report(rd))
+    flipped[0x90] ^= 1
+    failed = [n for n, ok, _ in verify(bytes(flipped)).checks if not ok]
+    assert failed == ["report_signature", "measurement"]
+    assert [n for n, ok, _ in verify(chain.report(b"other")).checks if not ok] == ["report_data"]
+    other_chip = bytearray(chain.report(rd))
+    other_chip[0x1A0] ^= 1  # another chip's id under the same VCEK (the signature breaks too)
+    assert "vcek_hwid" in [n for n, ok, _ in verify(bytes(other_chip)).checks if not ok]
+    assert [n for n, ok, _ in verify(chain.report(rd, tcb=(4, 0, 8, 115))).checks if not ok] == ["vcek_tcb"]
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=60)
+    monkeypatch.undo()
+    expired = verify(chain.report(rd), now=later)
+    failed = [n for n, ok, _ in expired.checks if not ok]
+    assert {"ark_validity", "ask_validity", "vcek_validity"} <= set(failed), expired.checks
+    assert verify(chain.report(rd)).ok
+
+
 def test_hwid_mismatch_and_high_tcb_values():
     c = GeneratedChain(tcb=(200, 1, 22, 213), chip_id=b"\xaa" * 64)
     raw = bytearray(c.report())

@@ -451,14 +451,24 @@ def vcek_url(kds_url, product, chip_id, tcb):
             f"?{tcb_query(product, tcb)}")
 
 
+_vcek_files = {}  # cache file path -> DER read from it
+
+
 def find_vcek(product, chip_id, tcb, cache_dir=None, kds_url=None, timeout=10):
     """VCEK DER for (chip, TCB): from cache_dir, else downloaded from kds_url
-    (and then stored in cache_dir).  Returns (der, where) or raises CertError."""
+    (and then stored in cache_dir).  Returns (der, where) or raises CertError.
+
+    A file read once is remembered (a VCEK for one chip and TCB never changes; it
+    is still parsed and chain-checked as any VCEK), so the cache directory is not
+    read on every report."""
     path = vcek_cache_path(cache_dir, product, chip_id, tcb) if cache_dir else None
     if path:
+        der = _vcek_files.get(path)
+        if der is not None:
+            return der, path
         try:
             with open(path, "rb") as f:
-                return f.read(MAX_CERT_BYTES + 1), path
+                return _remember(_vcek_files, path, f.read(MAX_CERT_BYTES + 1)), path
         except FileNotFoundError:
             pass
         except OSError as e:

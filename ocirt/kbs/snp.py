@@ -9,6 +9,7 @@ ECDSA P-384 / SHA-384; R and S sit little-endian in 72-byte slots.
     result = verify(report, vcek_der, chain_pem, product, expected_report_data=..., ...)
     if not result.ok: refuse(result.first_failure())
 """
+import datetime
 import hashlib
 import struct
 import threading
@@ -304,16 +305,8 @@ def verify(report, vcek_der, chain_pem, product, expected_report_data=None, expe
     except certs.CertError as e:
         add("trusted_roots", False, str(e))
         arks, asks = [], []
-    chain_arks = [c for c in chain if certs.is_self_signed(c)]
-    chain_asks = [c for c in chain if not certs.is_self_signed(c)]
-    ark = _chain_ark(chain_arks, arks, add)
-    ask = _chain_ask(chain_asks or asks, ark, add) if ark is not None else None
+    result.checks += _chain_checks(arks, asks, chain, vcek, now)
     if vcek is not None:
-        if ask is not None:
-            reason = certs.check_signed_by(vcek, ask)
-            add("vcek_signed_by_ask", reason is None, reason or "RSA-PSS SHA-384 by the ASK")
-        problem = certs.validity_problem(vcek.not_before, vcek.not_after, now)
-        add("vcek_validity", problem is None, problem or f"valid until {vcek.not_after:%Y-%m-%d}")
         _check_vcek_tcb(report, vcek, product, reported, add)
 
     # --- report signature -----------------------------------------------------
@@ -335,7 +328,57 @@ def verify(report, vcek_der, chain_pem, product, expected_report_data=None, expe
     return result
 
 
-def _chain_ark(chain_arks, trusted_arks, add):
+_chain_cache = {}  # (ARK, ASK, chain, VCEK DERs) -> (not_before, not_after, checks)
+_CHAIN_CACHE_LIMIT = 1024
+
+
+def _chain_checks(arks, asks, chain, vcek, now=None):
+    """The ARK → ASK → VCEK checks (ark_trusted … vcek_validity) as (name, passed, detail).
+
+    Every input that decides them is in the cache key: the DER of the trusted ARKs and
+    ASKs, of the evidence's chain, and of the VCEK.  The RSA-PSS signatures, names and
+    trust decisions depend on nothing else; only the validity checks depend on the time,
+    so a cached verdict is used only while ``now`` lies within every certificate's
+    validity period (checked on each call); outside it everything is recomputed and the
+    validity check fails with its reason.  The report's own checks (signature,
+    report_data, TCB and hwID against the VCEK, measurement) are not cached."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    key = None
+    if vcek is not None:
+        key = (tuple(certs.der_of(c) for c in arks), tuple(certs.der_of(c) for c in asks),
+               tuple(certs.der_of(c) for c in chain), vcek.der)
+        hit = _chain_cache.get(key)
+        if hit is not None and hit[0] <= now <= hit[1]:
+            return hit[2]
+    checks = []
+
+    def add(name, passed, detail=""):
+        checks.append((name, bool(passed), detail))
+    chain_arks = [c for c in chain if certs.is_self_signed(c)]
+    chain_asks = [c for c in chain if not certs.is_self_signed(c)]
+    ark = _chain_ark(chain_arks, arks, add, now)
+    ask = _chain_ask(chain_asks or asks, ark, add, now) if ark is not None else None
+    if vcek is not None:
+        if ask is not None:
+            reason = certs.check_signed_by(vcek, ask)
+            add("vcek_signed_by_ask", reason is None, reason or "RSA-PSS SHA-384 by the ASK")
+        problem = certs.validity_problem(vcek.not_before, vcek.not_after, now)
+        add("vcek_validity", problem is None, problem or f"valid until {vcek.not_after:%Y-%m-%d}")
+    if key is not None:
+        used = [c for c in (ark, ask) if c is not None]
+        not_before = max([vcek.not_before] + [c.not_valid_before_utc for c in used])
+        not_after = min([vcek.not_after] + [c.not_valid_after_utc for c in used])
+        checks = tuple(checks)
+        if not not_before <= now <= not_after:  # judged at a time outside validity: not reusable
+            return checks
+        with _trusted_lock:
+            if len(_chain_cache) >= _CHAIN_CACHE_LIMIT:
+                _chain_cache.clear()
+            _chain_cache[key] = (not_before, not_after, checks)
+    return checks
+
+
+def _chain_ark(chain_arks, trusted_arks, add, now=None):
     if not trusted_arks:
         add("ark_trusted", False, "no trusted ARK for this product")
         return None
@@ -352,18 +395,18 @@ def _chain_ark(chain_arks, trusted_arks, add):
         ark = trusted_arks[0]
     reason = certs.check_signed_by(ark, ark)
     add("ark_trusted", reason is None, reason or f"self-signed {certs.subject_text(ark)}")
-    problem = certs.cert_validity_problem(ark)
+    problem = certs.cert_validity_problem(ark, now)
     add("ark_validity", problem is None, problem or f"valid until {ark.not_valid_after_utc:%Y-%m-%d}")
     return ark if reason is None else None
 
 
-def _chain_ask(candidates, ark, add):
+def _chain_ask(candidates, ark, add, now=None):
     reasons = []
     for ask in candidates:
         reason = certs.check_signed_by(ask, ark)
         if reason is None:
             add("ask_signed_by_ark", True, certs.subject_text(ask))
-            problem = certs.cert_validity_problem(ask)
+            problem = certs.cert_validity_problem(ask, now)
             add("ask_validity", problem is None, problem or f"valid until {ask.not_valid_after_utc:%Y-%m-%d}")
             return ask
         reasons.append(reason)
