@@ -9,9 +9,10 @@ P-384 VCEK), looked up by the server in its VCEK cache as for a libkrun
 guest; every 16th released key is decrypted and checked.
 
 The load generator runs in its own process (asyncio, N concurrent clients,
-each looping over complete flows on one keep-alive connection, like libkrun's
-curl client) and is kept cheap, because it shares this machine's two cores
-with the server:
+each looping over complete flows; a flow opens its own connection and keeps it
+for its three requests, as a booting guest's curl client does, unless
+--reuse-connections) and is kept cheap, because it shares this machine's two
+cores with the server:
 * plain HTTP/1.1 over asyncio streams instead of a client library;
 * each guest's RSA key is made once per client, not per flow (key generation
   is guest-side cost, not server cost);
@@ -47,7 +48,7 @@ PASSPHRASE = "benchmark passphrase"
 TOKEN = "bench-admin-token"
 
 
-def start_server(work, chain, workers):
+def start_server(work, chain, workers, verifiers=None):
     from ocirt.kbs import certs, sample
     cache = os.path.join(work, "vcek-cache")
     os.makedirs(cache)
@@ -63,7 +64,8 @@ def start_server(work, chain, workers):
     proc = subprocess.Popen(launcher + ["--listen", "127.0.0.1:0", "--db", os.path.join(work, "kbs.db"),
                                         "--admin-token-file", os.path.join(work, "token"), "--amd-roots", chain,
                                         "--vcek-cache", cache, "--audit-log", os.path.join(work, "audit.log"),
-                                        "--workers", str(workers)],
+                                        "--workers", str(workers)]
+                            + ([] if verifiers is None else ["--verifiers", str(verifiers)]),
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
     if "listening on" not in line:
@@ -162,7 +164,7 @@ class Connection:
         self.writer.close()
 
 
-async def _client(url, chain, signer, ready, go, deadline, records, errors, interval=None):
+async def _client(url, chain, signer, ready, go, deadline, records, errors, interval=None, reuse=False):
     import hashlib
     import random
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -175,7 +177,9 @@ async def _client(url, chain, signer, ready, go, deadline, records, errors, inte
     # the attest body exactly as protocol.attest_request (libkrun's shape) builds it, by concatenation
     prefix = protocol.attest_request(k_mod, k_exp, "milan", b"\0" * 0x4A0).split(b"0" * 2 * 0x4A0)
     assert len(prefix) == 2
-    conn = await Connection.open(url)
+    # a guest boots, attests once on its own connection (curl keeps it for the three requests)
+    # and is gone: a new connection per flow, unless --reuse-connections
+    conn = await Connection.open(url) if reuse else None
     flows = 0
     ready.release()
     await go.wait()
@@ -192,6 +196,8 @@ async def _client(url, chain, signer, ready, go, deadline, records, errors, inte
         else:
             t0 = time.perf_counter()
         try:
+            if not reuse:
+                conn = await Connection.open(url)
             status, data = await conn.request("POST", "/kbs/v0/auth", auth_body)
             if status != 200:
                 raise RuntimeError(f"auth {status}: {data[:200]!r}")
@@ -214,15 +220,20 @@ async def _client(url, chain, signer, ready, go, deadline, records, errors, inte
                 raise RuntimeError("released key does not decrypt to the passphrase")
         except Exception as e:  # count and go on: a refusal must not hide in the throughput
             errors.append((time.monotonic(), f"{type(e).__name__}: {e}"))
-            conn.close()
-            conn = await Connection.open(url)
+            if conn is not None:
+                conn.close()
+            conn = await Connection.open(url) if reuse else None
             continue
         records.append((time.monotonic(), time.perf_counter() - t0))
         flows += 1
-    conn.close()
+        if not reuse:
+            conn.close()
+            conn = None
+    if conn is not None:
+        conn.close()
 
 
-def _load(url, chain, clients, warmup, duration, queue, rate=None, server_pid=None, presign=0):
+def _load(url, chain, clients, warmup, duration, queue, rate=None, server_pid=None, presign=0, reuse=False):
     from ocirt.kbs import sample
 
     async def run():
@@ -230,7 +241,8 @@ def _load(url, chain, clients, warmup, duration, queue, rate=None, server_pid=No
         ready, go, deadline = asyncio.Semaphore(0), asyncio.Event(), [float("inf")]
         interval = clients / rate if rate else None
         signer = Signer(sample.load_vcek_key(chain), presign)
-        tasks = [asyncio.ensure_future(_client(url, chain, signer, ready, go, deadline, records, errors, interval))
+        tasks = [asyncio.ensure_future(_client(url, chain, signer, ready, go, deadline, records, errors, interval,
+                                               reuse))
                  for _ in range(clients)]
         for _ in range(clients):  # every guest has its RSA key and connection before the clock starts
             await ready.acquire()
@@ -261,22 +273,29 @@ def _load(url, chain, clients, warmup, duration, queue, rate=None, server_pid=No
 
 
 def process_tree_cpu(pid):
-    """user+system seconds of pid and its direct children (the server's workers)."""
+    """user+system seconds of pid and all its descendants (workers, verifier processes)."""
     def one(p):
         with open(f"/proc/{p}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        children = [int(c) for c in f.read().split()]
-    return one(pid) + sum(one(c) for c in children)
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += one(p)
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except FileNotFoundError:
+            pass
+    return total
 
 
-def measure(url, chain, clients, warmup, duration, rate=None, server_pid=None, presign=0):
+def measure(url, chain, clients, warmup, duration, rate=None, server_pid=None, presign=0, reuse=False):
     """→ (latencies, error samples, error count, seconds, server CPU ms/flow, client CPU ms/flow,
     reports signed in full because the precomputed signatures ran out)."""
     queue = multiprocessing.Queue()
     proc = multiprocessing.Process(target=_load, args=(url, chain, clients, warmup, duration, queue, rate,
-                                                       server_pid, presign))
+                                                       server_pid, presign, reuse))
     proc.start()
     latencies, errors, nerrors, elapsed, client_cpu, server_cpu, slow = queue.get()
     proc.join()
@@ -307,6 +326,10 @@ def main():
                     help="offered flows/s for the paced run with 32 clients (0 skips it)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat every level this many times (interleaved) and print median [min–max]")
+    ap.add_argument("--reuse-connections", action="store_true",
+                    help="keep each client's connection across flows (default: a new one per flow, "
+                         "as each booting guest opens its own)")
+    ap.add_argument("--verifiers", type=int, default=None, help="server --verifiers (default: the server's)")
     ap.add_argument("--presign-rate", type=float, default=4000.0,
                     help="signatures prepared ahead per second of a closed-loop level (warm-up included)")
     args = ap.parse_args()
@@ -314,11 +337,14 @@ def main():
     levels = [int(c) for c in args.clients.split(",") if c.strip()]
     with tempfile.TemporaryDirectory(prefix="kbs-bench-") as work:
         chain = sample.make_chain(os.path.join(work, "chain"))
-        proc, url = start_server(work, chain, args.workers)
+        proc, url = start_server(work, chain, args.workers, args.verifiers)
         try:
             register(url)
-            print(f"ocirt-kbs serve --workers {args.workers} on {url}; {os.cpu_count()} CPUs; "
-                  f"{args.duration:g} s per level after {args.warmup:g} s warm-up; {args.rounds} round(s)")
+            print(f"ocirt-kbs serve --workers {args.workers}"
+                  + ("" if args.verifiers is None else f" --verifiers {args.verifiers}")
+                  + f" on {url}; {os.cpu_count()} CPUs; {args.duration:g} s per level after {args.warmup:g} s "
+                  f"warm-up; {args.rounds} round(s); "
+                  + ("connections kept across flows" if args.reuse_connections else "a new connection per flow"))
             print(f"{'round':>5} {'clients':>7} {'flows':>7} {'flows/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} "
                   f"{'server CPU ms/flow':>18} {'client CPU ms/flow':>18} {'load':>5}")
             results = {}  # level (clients, or "paced") -> [(rate, p50, p99, server_ms, client_ms)]
@@ -330,7 +356,7 @@ def main():
                 for clients, rate, presign in runs:
                     latencies, sample_errors, nerrors, elapsed, server_ms, client_ms, slow = measure(
                         url, chain, clients, args.warmup, args.duration, rate=rate, server_pid=proc.pid,
-                        presign=presign)
+                        presign=presign, reuse=args.reuse_connections)
                     flows_s = len(latencies) / elapsed
                     p50 = percentile(latencies, 50) * 1000 if latencies else float("nan")
                     p99 = percentile(latencies, 99) * 1000 if latencies else float("nan")
