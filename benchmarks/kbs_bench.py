@@ -330,7 +330,7 @@ def main():
                     help="keep each client's connection across flows (default: a new one per flow, "
                          "as each booting guest opens its own)")
     ap.add_argument("--verifiers", type=int, default=None, help="server --verifiers (default: the server's)")
-    ap.add_argument("--presign-rate", type=float, default=4000.0,
+    ap.add_argument("--presign-rate", type=float, default=3000.0,
                     help="signatures prepared ahead per second of a closed-loop level (warm-up included)")
     args = ap.parse_args()
     from ocirt.kbs import sample
