@@ -156,6 +156,15 @@ def test_terminal_without_console_socket_fails(rt):
     assert ctr.create(check=False).returncode != 0
 
 
+def notify_mkdir(sock_path, metadata):
+    """A config mutation: mkdir goes to the agent at sock_path (SCMP_ACT_NOTIFY)."""
+    def mutate(config):
+        config["linux"]["seccomp"] = {
+            "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock_path, "listenerMetadata": metadata,
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}
+    return mutate
+
+
 def test_seccomp_listener_path(rt):
     """config-linux.md "Seccomp" `listenerPath` (reference §10): with an
     SCMP_ACT_NOTIFY rule the runtime connects to `listenerPath` and sends one
@@ -166,12 +175,7 @@ def test_seccomp_listener_path(rt):
     sock_path = os.path.join(sock_dir, "agent.sock")
     listener = ConsoleListener(sock_path, timeout=8)
     listener.start()
-
-    def mutate(config):
-        config["linux"]["seccomp"] = {
-            "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock_path, "listenerMetadata": "conformance",
-            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}
-    ctr = rt.container(sh("mkdir /tmp/d 2>&1; echo after-mkdir"), mutate=mutate)
+    ctr = rt.container(sh("mkdir /tmp/d 2>&1; echo after-mkdir"), mutate=notify_mkdir(sock_path, "conformance"))
     try:
         ctr.create()
         ctr.start()
@@ -202,12 +206,7 @@ def test_seccomp_listener_path_on_exec(rt):
     sock_path = os.path.join(sock_dir, "agent.sock")
     first = ConsoleListener(sock_path, timeout=8)
     first.start()
-
-    def mutate(config):
-        config["linux"]["seccomp"] = {
-            "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock_path, "listenerMetadata": "exec-case",
-            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}
-    ctr = rt.container(["sleep", "30"], mutate=mutate)
+    ctr = rt.container(["sleep", "30"], mutate=notify_mkdir(sock_path, "exec-case"))
     fds = []
     try:
         ctr.create()
