@@ -292,7 +292,7 @@ class LayerWriter:
     """Writes a layer file and its sha256, hashing and writing in a second thread.
 
     Encryption (main thread) and hashing + writing (this thread) both release
-    the GIL in OpenSSL/numpy/hashlib, so on two cores they overlap.  The queue
+    the GIL in OpenSSL/hashlib, so on two cores they overlap.  The queue
     is bounded, which bounds memory.  ``hole(n)`` leaves ``n`` bytes to be
     filled later with ``fill_hole``; bytes after a hole are hashed only once
     it is filled (``finish``), by reading them back.
