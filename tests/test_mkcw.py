@@ -167,6 +167,18 @@ def test_luks1_header_opens_with_cryptsetup_and_matches_its_layout(tmp_path):
         [[0, 1]] + [[o, o + 499] for o in (8, 512, 1016, 1520, 2024, 2528, 3032, 3536)]
 
 
+def test_mkfs_runs_without_forcing_the_plaintext_to_disk():
+    """mkfs/debugfs start under a thread-local seccomp filter that makes fsync & co. no-ops."""
+    res = disk.run_unsynced(["sh", "-c", "grep ^Seccomp: /proc/self/status; cat"], input="through stdin")
+    assert res.returncode == 0 and res.stdout == "Seccomp:\t2\nthrough stdin"
+    # only that child is filtered: not this process, not its other children
+    assert "Seccomp:\t0" in open("/proc/thread-self/status").read()
+    assert subprocess.run(["grep", "^Seccomp:", "/proc/self/status"], capture_output=True,
+                          text=True).stdout == "Seccomp:\t0\n"
+    with pytest.raises(FileNotFoundError):
+        disk.run_unsynced(["/nonexistent/mkfs"])
+
+
 def test_slop_rule_matches_buildah_figures():
     # confidential-workloads.md §5
     assert disk.image_size(1986432, "25%") == 10 << 20
