@@ -167,6 +167,27 @@ def test_luks1_header_opens_with_cryptsetup_and_matches_its_layout(tmp_path):
         [[0, 1]] + [[o, o + 499] for o in (8, 512, 1016, 1520, 2024, 2528, 3032, 3536)]
 
 
+def test_header_job_luks2_is_cryptsetups_and_cancel_kills_it(tmp_path):
+    key = os.urandom(64)
+    job = luks.HeaderJob(2, PASSPHRASE, key, 0.02, str(tmp_path))
+    header = job.wait()
+    assert len(header) == luks.expected_payload_offset(2) and header[:6] == b"LUKS\xba\xbe"
+    img = tmp_path / "luks2.img"
+    img.write_bytes(header + bytes(1 << 20))
+    assert volume_key(str(img)) == key
+    # a slow key slot: cancel() stops cryptsetup, nothing is left running or on disk
+    job = luks.HeaderJob(2, PASSPHRASE, key, 30, str(tmp_path))
+    deadline = time.monotonic() + 10
+    while job._formatting is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc = job._formatting.proc
+    job.cancel()
+    assert proc.poll() is not None
+    with pytest.raises(OcirtError):
+        job.wait()
+    assert sorted(os.listdir(tmp_path)) == ["luks2.img"]
+
+
 def test_mkfs_runs_without_forcing_the_plaintext_to_disk():
     """mkfs/debugfs start under a thread-local seccomp filter that makes fsync & co. no-ops."""
     res = disk.run_unsynced(["sh", "-c", "grep ^Seccomp: /proc/self/status; cat"], input="through stdin")
