@@ -143,18 +143,10 @@ def af_merge(material, key_bytes, stripes=LUKS1_STRIPES):
     return _xor(acc, material[(stripes - 1) * key_bytes:stripes * key_bytes])
 
 
-def _uuid4():
-    """A random (version 4) UUID in its text form, as cryptsetup and luksy write it."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
 def luks1_header(passphrase, volume_key, iterations):
     """The LUKS1 header and all key slot areas: ``payload offset`` bytes, slot 0 opened by ``passphrase``."""
     from ocirt.mkcw.xts import SectorCipher
+    import uuid
     if len(volume_key) != KEY_BYTES:
         raise ValueError("volume key must be 64 bytes")
     if not _MIN_ITERATIONS <= iterations <= _MAX_ITERATIONS:
@@ -170,7 +162,7 @@ def luks1_header(passphrase, volume_key, iterations):
 
     header = bytearray(payload * SECTOR)
     phdr = _PHDR.pack(LUKS1_MAGIC, 1, b"aes", b"xts-plain64", b"sha256", payload, KEY_BYTES, mk_digest, mk_salt,
-                      LUKS1_MK_ITERATIONS, _uuid4().encode())
+                      LUKS1_MK_ITERATIONS, str(uuid.uuid4()).encode())
     slots = [_KEYBLOCK.pack(LUKS1_KEY_ENABLED, iterations, slot_salt, offsets[0], LUKS1_STRIPES)]
     slots += [_KEYBLOCK.pack(LUKS1_KEY_DISABLED, 0, bytes(LUKS1_SALT), off, LUKS1_STRIPES) for off in offsets[1:]]
     head = phdr + b"".join(slots)
