@@ -195,12 +195,14 @@ def _convert(opts, progress, scratch, plain_dir, stage):
                                                                   opts.cpus, opts.memory)
     passphrase = opts.passphrase or os.urandom(32).hex().encode()
     volume_key = os.urandom(luks.KEY_BYTES)
-    # The key slot (about a second of PBKDF2, now spread over two cores) is
-    # built in the background while the filesystem is made and encrypted;
-    # its header goes in last.  Plaintext lives in files without names
-    # (disk.AnonymousFile).
-    header_job = luks.HeaderJob(opts.luks_version, passphrase, volume_key, opts.kdf_seconds, plain_dir)
+    # Plaintext and key material live in files without names (disk.AnonymousFile)
+    header = disk.AnonymousFile(plain_dir, luks.header_scratch_size(opts.luks_version))
     plain = None
+    header_path = header.path
+    # The key slot's PBKDF2 (about a second) runs in cryptsetup while the
+    # filesystem is built and encrypted; its header goes in last.
+    formatting = luks.Formatting(header_path, passphrase, volume_key,
+                                 luks.calibrate_iterations(opts.kdf_seconds), opts.luks_version)
     try:
         progress.start("reading source")
         with open_source(opts.source, plain_dir) as src:
@@ -226,9 +228,10 @@ def _convert(opts, progress, scratch, plain_dir, stage):
         from ocirt.mkcw.xts import SectorCipher
         payload_offset = luks.expected_payload_offset(opts.luks_version)
         encrypted = disk.EncryptedDisk(payload_offset, plain.path, SectorCipher(volume_key), config_json)
-        layer_digest, layer_size = _write_layer(opts, progress, stage, encrypted, header_job, now)
+        layer_digest, layer_size = _write_layer(opts, progress, stage, encrypted, formatting, header_path, now)
     finally:
-        header_job.cancel()
+        formatting.cancel()
+        header.close()
         if plain:
             plain.close()          # the plaintext is gone as soon as it is encrypted
     created = _rfc3339(now)
@@ -248,7 +251,7 @@ def _convert(opts, progress, scratch, plain_dir, stage):
     return result
 
 
-def _write_layer(opts, progress, stage, encrypted, header_job, now):
+def _write_layer(opts, progress, stage, encrypted, formatting, header_path, now):
     """Write the single layer into ``stage``; returns (digest, size)."""
     blobs = os.path.join(stage, "blobs", "sha256")
     os.makedirs(blobs)
@@ -286,8 +289,8 @@ def _write_layer(opts, progress, stage, encrypted, header_job, now):
         # Bytes after a hole are hashed by reading them back, which costs more
         # than waiting out the rest of the key derivation once the disk is big
         # (by then mkfs has usually taken as long as the PBKDF2 anyway).
-        if header_job.done() or encrypted.image_len > HOLE_LIMIT:
-            header = _finished_header(header_job, encrypted.payload_offset)
+        if formatting.done() or encrypted.image_len > HOLE_LIMIT:
+            header = _finished_header(formatting, header_path, encrypted.payload_offset)
             writer.write(header)
         else:
             writer.hole(encrypted.payload_offset)
@@ -297,7 +300,7 @@ def _write_layer(opts, progress, stage, encrypted, header_job, now):
         writer.write(encrypted.tail() + oci.tar_pad(encrypted.size) + oci.TAR_END)
         if header is None:
             progress.start("deriving key")
-            writer.finish(_finished_header(header_job, encrypted.payload_offset))
+            writer.finish(_finished_header(formatting, header_path, encrypted.payload_offset))
         else:
             writer.finish()
     except BaseException:
@@ -308,8 +311,8 @@ def _write_layer(opts, progress, stage, encrypted, header_job, now):
     return digest, writer.size
 
 
-def _finished_header(header_job, expected_len):
-    header = header_job.wait()
-    if len(header) != expected_len:
-        raise OcirtError(f"the LUKS header is {len(header)} bytes, expected {expected_len}")
-    return header
+def _finished_header(formatting, header_path, expected_offset):
+    offset = formatting.wait()
+    if offset != expected_offset:
+        raise OcirtError(f"cryptsetup put the LUKS payload at {offset}, expected {expected_offset}")
+    return luks.read_header(header_path, offset)

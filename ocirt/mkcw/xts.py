@@ -1,8 +1,8 @@
 """AES-XTS with the dm-crypt ``plain64`` IV, many sectors per call.
 
-A LUKS payload (and a LUKS1 key slot's key material) is a run of independent
-512-byte sectors whose XTS tweak is the sector number (plain64: little-endian
-u64, zero-padded to 16 bytes; confidential-workloads.md §6).  ``cryptography``
+A LUKS payload is a run of independent 512-byte sectors whose XTS tweak is the
+sector number (plain64: little-endian u64, zero-padded to 16 bytes, counted
+from 0 at the payload offset; confidential-workloads.md §6).  ``cryptography``
 treats one XTS call as one data unit, and one Python call per sector costs
 ~15 µs, so the sector loop runs in C (``ocirt.mkcw._crypto.xts_plain64``):
 OpenSSL's own XTS, one ``EVP_CipherUpdate`` per sector, about 2.5 GB/s here.
