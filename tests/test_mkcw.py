@@ -143,6 +143,29 @@ def test_luks2_header_is_cryptsetups_and_cancel_kills_it(tmp_path):
     assert formatting.proc.poll() is not None and formatting.done()
 
 
+def test_luksformat_runs_before_anyone_waits_and_takes_long_passphrases(tmp_path):
+    """cryptsetup gets key and passphrase at once, so the derivation runs in the background from the start."""
+    path = tmp_path / "bg.img"
+    with open(path, "wb") as f:
+        f.truncate(luks.header_scratch_size(1))
+    formatting = luks.Formatting(str(path), PASSPHRASE, os.urandom(64), 1000, 1)
+    deadline = time.monotonic() + 30
+    while not formatting.done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert formatting.done()            # finished without wait() handing anything over
+    assert formatting.wait() == 4040 * 512
+    # a passphrase longer than a pipe buffer (fed by a thread), checked in full
+    long_pass = os.urandom(300 << 10)
+    path = tmp_path / "long.img"
+    with open(path, "wb") as f:
+        f.truncate(luks.header_scratch_size(1))
+    assert luks.Formatting(str(path), long_pass, os.urandom(64), 1000, 1).wait() == 4040 * 512
+    for pw, ok in ((long_pass, True), (long_pass[:-1], False)):
+        res = subprocess.run(["cryptsetup", "open", "--test-passphrase", "--key-file=-", str(path)], input=pw,
+                             capture_output=True)
+        assert (res.returncode == 0) == ok, res.stderr
+
+
 def test_mkfs_runs_without_forcing_the_plaintext_to_disk():
     """mkfs/debugfs start under a thread-local seccomp filter that makes fsync & co. no-ops."""
     res = disk.run_unsynced(["sh", "-c", "grep ^Seccomp: /proc/self/status; cat"], input="through stdin")
