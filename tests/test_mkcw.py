@@ -178,6 +178,33 @@ def test_mkfs_runs_without_forcing_the_plaintext_to_disk():
         disk.run_unsynced(["/nonexistent/mkfs"])
 
 
+def test_layer_writer_fills_the_hole_mid_stream_or_at_the_end(tmp_path):
+    """The LUKS header's hole is filled while the payload is still being written, or in finish()."""
+    head, hole, parts = os.urandom(1000), os.urandom(4040 * 512), [os.urandom(700000) for _ in range(12)]
+    for fill_after in (0, 5, 12, None):
+        path = str(tmp_path / f"layer-{fill_after}")
+        writer = oci.LayerWriter(path, depth=2)
+        writer.write(head)
+        writer.hole(len(hole))
+        for i, part in enumerate(parts):
+            if i == fill_after:
+                writer.fill_hole(hole)
+            writer.write(part)
+        if fill_after == 12:
+            writer.fill_hole(hole)
+        writer.finish(hole if fill_after is None else None)
+        expected = head + hole + b"".join(parts)
+        assert open(path, "rb").read() == expected
+        assert writer.digest == "sha256:" + hashlib.sha256(expected).hexdigest() and writer.size == len(expected)
+    writer = oci.LayerWriter(str(tmp_path / "unfilled"))
+    writer.hole(10)
+    with pytest.raises(ValueError):
+        writer.fill_hole(b"short")
+    with pytest.raises(ValueError):
+        writer.finish()
+    writer.abort()
+
+
 def test_slop_rule_matches_buildah_figures():
     # confidential-workloads.md §5
     assert disk.image_size(1986432, "25%") == 10 << 20

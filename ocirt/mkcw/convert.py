@@ -21,7 +21,6 @@ from ocirt.mkcw.dest import classify_dest, deliver
 from ocirt.mkcw.progress import Progress
 from ocirt.mkcw.source import open_source
 
-HOLE_LIMIT = 32 << 20
 # libkrun's README limits for TDX guests, as the krun handler enforces them
 TDX_MAX_CPUS, TDX_MAX_RAM_MIB = 1, 3072
 RESERVED = ("entrypoint", "krun-sev.json", "disk.img", "tmp", "sev.chain")
@@ -285,11 +284,11 @@ def _write_layer(opts, progress, stage, encrypted, formatting, header_path, now)
                     copied += len(block)
                 writer.write(oci.tar_pad(size))
         writer.write(oci.tar_header("disk.img", encrypted.size, 0o600, mtime=mtime))
+        # The key slot is usually still being derived: its header's place is
+        # left as a hole and filled as soon as cryptsetup is done, while the
+        # payload goes on (the writer then hashes what it skipped).
         header = None
-        # Bytes after a hole are hashed by reading them back, which costs more
-        # than waiting out the rest of the key derivation once the disk is big
-        # (by then mkfs has usually taken as long as the PBKDF2 anyway).
-        if formatting.done() or encrypted.image_len > HOLE_LIMIT:
+        if formatting.done():
             header = _finished_header(formatting, header_path, encrypted.payload_offset)
             writer.write(header)
         else:
@@ -297,12 +296,14 @@ def _write_layer(opts, progress, stage, encrypted, formatting, header_path, now)
         progress.start("encrypting", encrypted.image_len)
         for chunk in encrypted.payload_chunks(progress.advance):
             writer.write(chunk)
+            if header is None and formatting.done():
+                header = _finished_header(formatting, header_path, encrypted.payload_offset)
+                writer.fill_hole(header)
         writer.write(encrypted.tail() + oci.tar_pad(encrypted.size) + oci.TAR_END)
         if header is None:
             progress.start("deriving key")
-            writer.finish(_finished_header(formatting, header_path, encrypted.payload_offset))
-        else:
-            writer.finish()
+            writer.fill_hole(_finished_header(formatting, header_path, encrypted.payload_offset))
+        writer.finish()
     except BaseException:
         writer.abort()
         raise
