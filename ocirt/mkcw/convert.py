@@ -141,7 +141,7 @@ def scratch_parent():
     return os.environ.get("TMPDIR") or "/var/tmp"
 
 
-def convert(opts, progress=None):
+def convert(opts, progress=None, kdf_probe=None):
     """Run the conversion; returns a dict describing the result."""
     progress = progress or Progress(enabled=False)
     opts.check()
@@ -158,7 +158,7 @@ def convert(opts, progress=None):
             os.mkdir(stage, 0o700)
         else:
             stage = _private_dir(os.path.dirname(os.path.abspath(opts.dest_target)), ".ocirt-mkcw-out-")
-        return _convert(opts, progress, scratch, plain_dir, stage)
+        return _convert(opts, progress, scratch, plain_dir, stage, kdf_probe)
     finally:
         with _signals_held():           # a second Ctrl-C must not cut the cleanup short
             progress.finish()
@@ -186,23 +186,25 @@ class _signals_held:
         return False
 
 
-def _convert(opts, progress, scratch, plain_dir, stage):
+def _convert(opts, progress, scratch, plain_dir, stage, kdf_probe=None):
     now = time.time()
-    measurement = None
-    if opts.attestation_url:     # before any heavy work: a bad firmware library fails fast
-        measurement = opts.launch_measurement or workload.measure(opts.firmware_library, opts.tee,
-                                                                  opts.cpus, opts.memory)
     passphrase = opts.passphrase or os.urandom(32).hex().encode()
     volume_key = os.urandom(luks.KEY_BYTES)
-    # Plaintext and key material live in files without names (disk.AnonymousFile)
+    iterations = (kdf_probe.iterations(opts.kdf_seconds) if kdf_probe is not None
+                  else luks.calibrate_iterations(opts.kdf_seconds))
+    # The key slot's PBKDF2 (about a second of one core) is the longest step
+    # for small images: cryptsetup starts first and runs while the source is
+    # read, the filesystem built and encrypted; its header goes in last.
+    # Plaintext and key material live in files without names (disk.AnonymousFile).
     header = disk.AnonymousFile(plain_dir, luks.header_scratch_size(opts.luks_version))
-    plain = None
     header_path = header.path
-    # The key slot's PBKDF2 (about a second) runs in cryptsetup while the
-    # filesystem is built and encrypted; its header goes in last.
-    formatting = luks.Formatting(header_path, passphrase, volume_key,
-                                 luks.calibrate_iterations(opts.kdf_seconds), opts.luks_version)
+    formatting = plain = None
     try:
+        formatting = luks.Formatting(header_path, passphrase, volume_key, iterations, opts.luks_version)
+        measurement = None
+        if opts.attestation_url:     # before any heavy work: a bad firmware library fails fast
+            measurement = opts.launch_measurement or workload.measure(opts.firmware_library, opts.tee,
+                                                                      opts.cpus, opts.memory)
         progress.start("reading source")
         with open_source(opts.source, plain_dir) as src:
             size = disk.image_size(src.content_size, opts.slop)
@@ -229,7 +231,8 @@ def _convert(opts, progress, scratch, plain_dir, stage):
         encrypted = disk.EncryptedDisk(payload_offset, plain.path, SectorCipher(volume_key), config_json)
         layer_digest, layer_size = _write_layer(opts, progress, stage, encrypted, formatting, header_path, now)
     finally:
-        formatting.cancel()
+        if formatting is not None:
+            formatting.cancel()
         header.close()
         if plain:
             plain.close()          # the plaintext is gone as soon as it is encrypted
