@@ -296,3 +296,44 @@ def test_sigterm_during_podman_load_leaves_nothing(pm):
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert os.listdir(pm.scratch) == []
     assert pm("images", "-q", "--no-trunc", text=True).stdout.split() == before
+
+
+def _children(pid):
+    kids = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids += [int(k) for k in f.read().split()]
+        except FileNotFoundError:
+            pass
+    return kids
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")
+    except FileNotFoundError:
+        return []
+
+
+def test_podman_load_started_ahead_dies_with_an_interrupted_conversion(pm):
+    """For a small result `podman load` starts while the key slot is derived; a SIGTERM takes it along."""
+    import signal
+    from tests.mkcw.helpers import mkcw_bin
+    before = pm("images", "-q", "--no-trunc", text=True).stdout.split()
+    proc = subprocess.Popen([mkcw_bin(), "-p", "x", "--kdf-seconds", "5", "localhost/mkcw-src:1",
+                             "localhost/mkcw-early:1"],
+                            env=dict(os.environ, OCIRT_MKCW_TIMES="1", **pm.env), stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if line.endswith(" deriving key\n"):
+            break
+    loads = [pid for pid in _children(proc.pid) if _cmdline(pid)[:2] == [b"podman", b"load"]]
+    assert loads, "no podman load waiting ahead"
+    proc.send_signal(signal.SIGTERM)
+    err = proc.stderr.read()
+    proc.wait(60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert all(_cmdline(pid)[:2] != [b"podman", b"load"] for pid in loads)
+    assert os.listdir(pm.scratch) == []
+    assert pm("images", "-q", "--no-trunc", text=True).stdout.split() == before

@@ -17,7 +17,7 @@ import time
 
 from ocirt.errors import OcirtError
 from ocirt.mkcw import disk, entrypoint, luks, oci, workload
-from ocirt.mkcw.dest import classify_dest, deliver
+from ocirt.mkcw.dest import PodmanLoad, classify_dest, deliver, streams
 from ocirt.mkcw.progress import Progress
 from ocirt.mkcw.source import open_source
 
@@ -146,6 +146,7 @@ def convert(opts, progress=None, kdf_probe=None):
     progress = progress or Progress(enabled=False)
     opts.check()
     scratch = stage = None
+    early = []              # a PodmanLoad started ahead; cancelled here unless it was used
     try:
         scratch = _private_dir(scratch_parent(), "ocirt-mkcw-")
         plain_dir = os.path.join(scratch, "plain")
@@ -158,9 +159,11 @@ def convert(opts, progress=None, kdf_probe=None):
             os.mkdir(stage, 0o700)
         else:
             stage = _private_dir(os.path.dirname(os.path.abspath(opts.dest_target)), ".ocirt-mkcw-out-")
-        return _convert(opts, progress, scratch, plain_dir, stage, kdf_probe)
+        return _convert(opts, progress, scratch, plain_dir, stage, kdf_probe, early)
     finally:
         with _signals_held():           # a second Ctrl-C must not cut the cleanup short
+            for load in early:
+                load.cancel()
             progress.finish()
             for path in (stage, scratch):
                 if path and os.path.exists(path):
@@ -186,7 +189,7 @@ class _signals_held:
         return False
 
 
-def _convert(opts, progress, scratch, plain_dir, stage, kdf_probe=None):
+def _convert(opts, progress, scratch, plain_dir, stage, kdf_probe=None, early=None):
     now = time.time()
     passphrase = opts.passphrase or os.urandom(32).hex().encode()
     volume_key = os.urandom(luks.KEY_BYTES)
@@ -208,6 +211,8 @@ def _convert(opts, progress, scratch, plain_dir, stage, kdf_probe=None):
         progress.start("reading source")
         with open_source(opts.source, plain_dir) as src:
             size = disk.image_size(src.content_size, opts.slop)
+            if opts.dest_kind == "podman" and early is not None and streams(_layer_size_bound(opts, size)):
+                early.append(PodmanLoad(scratch))       # its start-up overlaps the key derivation
             progress.start("making ext4")
             plain = disk.AnonymousFile(plain_dir, size)
             disk.make_ext4(plain.path, src.rootfs, json.dumps(src.config, separators=(",", ":")).encode(),
@@ -249,8 +254,15 @@ def _convert(opts, progress, scratch, plain_dir, stage, kdf_probe=None):
     result = {"workload_id": workload_id, "layer": layer_digest, "manifest": manifest_digest,
               "image_id": config_digest.split(":")[1], "disk_size": encrypted.size,
               "registered": bool(opts.attestation_url)}
-    deliver(opts.dest_kind, opts.dest_target, stage, config_digest, layer_size, scratch)
+    deliver(opts.dest_kind, opts.dest_target, stage, config_digest, layer_size, scratch,
+            early[0] if early else None)
     return result
+
+
+def _layer_size_bound(opts, image_len):
+    """At least the size of the layer with an ext4 of ``image_len`` bytes (tar headers, footer: < 64 KiB)."""
+    added = sum(os.path.getsize(src) + 1024 for src, _ in opts.add_files)
+    return luks.expected_payload_offset(opts.luks_version) + image_len + (64 << 10) + added
 
 
 def _write_layer(opts, progress, stage, encrypted, formatting, header_path, now):
