@@ -204,6 +204,7 @@ def _convert(opts, progress, scratch, plain_dir, stage, kdf_probe=None, early=No
     formatting = plain = None
     try:
         formatting = luks.Formatting(header_path, passphrase, volume_key, iterations, opts.luks_version)
+        progress.mark("cryptsetup started")
         measurement = None
         if opts.attestation_url:     # before any heavy work: a bad firmware library fails fast
             measurement = opts.launch_measurement or workload.measure(opts.firmware_library, opts.tee,
@@ -213,6 +214,7 @@ def _convert(opts, progress, scratch, plain_dir, stage, kdf_probe=None, early=No
             size = disk.image_size(src.content_size, opts.slop)
             if opts.dest_kind == "podman" and early is not None and streams(_layer_size_bound(opts, size)):
                 early.append(PodmanLoad(scratch))       # its start-up overlaps the key derivation
+                progress.mark("podman load started")
             progress.start("making ext4")
             plain = disk.AnonymousFile(plain_dir, size)
             disk.make_ext4(plain.path, src.rootfs, json.dumps(src.config, separators=(",", ":")).encode(),
@@ -305,6 +307,7 @@ def _write_layer(opts, progress, stage, encrypted, formatting, header_path, now)
         header = None
         if formatting.done():
             header = _finished_header(formatting, header_path, encrypted.payload_offset)
+            progress.mark("key slot ready")
             writer.write(header)
         else:
             writer.hole(encrypted.payload_offset)
@@ -313,11 +316,13 @@ def _write_layer(opts, progress, stage, encrypted, formatting, header_path, now)
             writer.write(chunk)
             if header is None and formatting.done():
                 header = _finished_header(formatting, header_path, encrypted.payload_offset)
+                progress.mark("key slot ready")
                 writer.fill_hole(header)
         writer.write(encrypted.tail() + oci.tar_pad(encrypted.size) + oci.TAR_END)
         if header is None:
             progress.start("deriving key")
             writer.fill_hole(_finished_header(formatting, header_path, encrypted.payload_offset))
+            progress.mark("key slot ready")
         writer.finish()
     except BaseException:
         writer.abort()
