@@ -143,18 +143,6 @@ def test_luks2_header_is_cryptsetups_and_cancel_kills_it(tmp_path):
     assert formatting.proc.poll() is not None and formatting.done()
 
 
-def test_calibration_probe_in_a_thread_counts_as_calibrate_iterations():
-    """ocirt-mkcw probes PBKDF2 in a thread while it imports; the count is the same calibration as main's."""
-    probe = luks.CalibrationProbe()
-    busy = time.monotonic() + 0.05
-    while time.monotonic() < busy:          # the main thread works meanwhile, as with the imports
-        pass
-    ours, inline = probe.iterations(1.0), luks.calibrate_iterations(1.0)
-    assert 0.6 < ours / inline < 1.6, (ours, inline)      # CPU time: only measurement noise between them
-    assert abs(probe.iterations(2.0) - 2 * ours) <= 2
-    assert probe.iterations(1e-9) == 1000               # cryptsetup's floor
-
-
 def test_luksformat_runs_before_anyone_waits_and_takes_long_passphrases(tmp_path):
     """cryptsetup gets key and passphrase at once, so the derivation runs in the background from the start."""
     path = tmp_path / "bg.img"

@@ -4,6 +4,7 @@ Options mirror ``buildah mkcw`` (confidential-workloads.md §1); the extras
 are the ocirt attestation server's credential, an explicit launch
 measurement, LUKS2 and the key-derivation time.
 """
+import argparse
 import os
 import signal
 import sys
@@ -27,23 +28,19 @@ with its launch measurement, which comes from --firmware-library or
 
 
 def _positive_int(text):
-    import argparse
     try:
         return int(text, 10)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        """One line, like every other ocirt-mkcw error (argparse would add the usage)."""
+        self.exit(2, f"ocirt-mkcw: {message} (see --help)\n")
+
+
 def build_parser():
-    # argparse is imported here, not at the top, so that main() can start the
-    # key slot's calibration probe before it (luks.CalibrationProbe)
-    import argparse
-
-    class _Parser(argparse.ArgumentParser):
-        def error(self, message):
-            """One line, like every other ocirt-mkcw error (argparse would add the usage)."""
-            self.exit(2, f"ocirt-mkcw: {message} (see --help)\n")
-
     p = _Parser(prog="ocirt-mkcw", description=DESCRIPTION, epilog=EPILOG,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", metavar="SOURCE", help="image to convert")
@@ -141,9 +138,6 @@ def options_from_args(args):
 
 
 def main(argv=None):
-    # the key slot's calibration probe runs while argparse and the converter are imported
-    from ocirt.mkcw.luks import CalibrationProbe
-    kdf_probe = CalibrationProbe()
     args = build_parser().parse_args(argv)
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, _raise_interrupt)
@@ -151,7 +145,7 @@ def main(argv=None):
         from ocirt.mkcw.convert import convert
         from ocirt.mkcw.progress import Progress
         opts = options_from_args(args)
-        result = convert(opts, Progress(), kdf_probe)
+        result = convert(opts, Progress())
     except OcirtError as e:
         print(f"ocirt-mkcw: {e}", file=sys.stderr)
         return e.exit_code

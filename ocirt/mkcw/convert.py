@@ -141,7 +141,7 @@ def scratch_parent():
     return os.environ.get("TMPDIR") or "/var/tmp"
 
 
-def convert(opts, progress=None, kdf_probe=None):
+def convert(opts, progress=None):
     """Run the conversion; returns a dict describing the result."""
     progress = progress or Progress(enabled=False)
     opts.check()
@@ -159,7 +159,7 @@ def convert(opts, progress=None, kdf_probe=None):
             os.mkdir(stage, 0o700)
         else:
             stage = _private_dir(os.path.dirname(os.path.abspath(opts.dest_target)), ".ocirt-mkcw-out-")
-        return _convert(opts, progress, scratch, plain_dir, stage, kdf_probe, early)
+        return _convert(opts, progress, scratch, plain_dir, stage, early)
     finally:
         with _signals_held():           # a second Ctrl-C must not cut the cleanup short
             for load in early:
@@ -189,12 +189,11 @@ class _signals_held:
         return False
 
 
-def _convert(opts, progress, scratch, plain_dir, stage, kdf_probe=None, early=None):
+def _convert(opts, progress, scratch, plain_dir, stage, early=None):
     now = time.time()
     passphrase = opts.passphrase or os.urandom(32).hex().encode()
     volume_key = os.urandom(luks.KEY_BYTES)
-    iterations = (kdf_probe.iterations(opts.kdf_seconds) if kdf_probe is not None
-                  else luks.calibrate_iterations(opts.kdf_seconds))
+    iterations = luks.calibrate_iterations(opts.kdf_seconds)
     # The key slot's PBKDF2 (about a second of one core) is the longest step
     # for small images: cryptsetup starts first and runs while the source is
     # read, the filesystem built and encrypted; its header goes in last.

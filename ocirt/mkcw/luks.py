@@ -32,53 +32,16 @@ LUKS2_PAYLOAD_OFFSET = 16 << 20   # cryptsetup's default LUKS2 data offset
 _MIN_ITERATIONS = 1000            # cryptsetup's floor for PBKDF2
 
 
-_PROBE_ITERATIONS = 50000         # ~25 ms of CPU here
-
-
-def _probe_seconds():
-    """CPU seconds OpenSSL's PBKDF2-SHA256 takes for _PROBE_ITERATIONS and a 64-byte key, on this thread."""
+def calibrate_iterations(target=KDF_TARGET_SECONDS):
+    """PBKDF2-SHA256 iterations that take ``target`` seconds for a 64-byte key here."""
     # CPU time, not wall time: on a busy host a wall-clock probe is stretched
     # by other jobs and would pick a cheaper key slot than one second of work
     # (CPU time is not stretched by preemption, so one probe is enough)
+    probe = 50000
     start = time.thread_time()
-    hashlib.pbkdf2_hmac("sha256", b"calibration", b"\0" * 32, _PROBE_ITERATIONS, KEY_BYTES)
-    return max(time.thread_time() - start, 1e-6)
-
-
-def _iterations(target, elapsed):
-    return max(_MIN_ITERATIONS, int(_PROBE_ITERATIONS * target / elapsed))
-
-
-def calibrate_iterations(target=KDF_TARGET_SECONDS):
-    """PBKDF2-SHA256 iterations that take ``target`` seconds for a 64-byte key here."""
-    return _iterations(target, _probe_seconds())
-
-
-class CalibrationProbe:
-    """``calibrate_iterations``, its probe run in a thread started as early as possible.
-
-    The probe does not depend on the target, so ocirt-mkcw starts it before
-    it has even parsed its arguments; ``hashlib`` releases the GIL, so the
-    probe and the imports share the two cores, and cryptsetup can start with
-    its iteration count as soon as the conversion begins.  ``thread_time``
-    measures the probe's own thread, so the count is the same as
-    ``calibrate_iterations`` would give.
-    """
-
-    def __init__(self):
-        import threading
-        self._elapsed = None
-        self._thread = threading.Thread(target=self._run, name="kdf-probe", daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        self._elapsed = _probe_seconds()
-
-    def iterations(self, target=KDF_TARGET_SECONDS):
-        self._thread.join()
-        if self._elapsed is None:           # the probe thread failed: measure here
-            self._elapsed = _probe_seconds()
-        return _iterations(target, self._elapsed)
+    hashlib.pbkdf2_hmac("sha256", b"calibration", b"\0" * 32, probe, KEY_BYTES)
+    elapsed = max(time.thread_time() - start, 1e-6)
+    return max(_MIN_ITERATIONS, int(probe * target / elapsed))
 
 
 class Formatting:
