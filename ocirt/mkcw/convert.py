@@ -17,7 +17,7 @@ import time
 
 from ocirt.errors import OcirtError
 from ocirt.mkcw import disk, entrypoint, luks, oci, workload
-from ocirt.mkcw.dest import PodmanLoad, classify_dest, deliver, streams
+from ocirt.mkcw.dest import classify_dest, deliver
 from ocirt.mkcw.progress import Progress
 from ocirt.mkcw.source import open_source
 
@@ -146,7 +146,6 @@ def convert(opts, progress=None):
     progress = progress or Progress(enabled=False)
     opts.check()
     scratch = stage = None
-    early = []              # a PodmanLoad started ahead; cancelled here unless it was used
     try:
         scratch = _private_dir(scratch_parent(), "ocirt-mkcw-")
         plain_dir = os.path.join(scratch, "plain")
@@ -159,11 +158,9 @@ def convert(opts, progress=None):
             os.mkdir(stage, 0o700)
         else:
             stage = _private_dir(os.path.dirname(os.path.abspath(opts.dest_target)), ".ocirt-mkcw-out-")
-        return _convert(opts, progress, scratch, plain_dir, stage, early)
+        return _convert(opts, progress, scratch, plain_dir, stage)
     finally:
         with _signals_held():           # a second Ctrl-C must not cut the cleanup short
-            for load in early:
-                load.cancel()
             progress.finish()
             for path in (stage, scratch):
                 if path and os.path.exists(path):
@@ -189,7 +186,7 @@ class _signals_held:
         return False
 
 
-def _convert(opts, progress, scratch, plain_dir, stage, early=None):
+def _convert(opts, progress, scratch, plain_dir, stage):
     now = time.time()
     passphrase = opts.passphrase or os.urandom(32).hex().encode()
     volume_key = os.urandom(luks.KEY_BYTES)
@@ -211,9 +208,6 @@ def _convert(opts, progress, scratch, plain_dir, stage, early=None):
         progress.start("reading source")
         with open_source(opts.source, plain_dir) as src:
             size = disk.image_size(src.content_size, opts.slop)
-            if opts.dest_kind == "podman" and early is not None and streams(_layer_size_bound(opts, size)):
-                early.append(PodmanLoad(scratch))       # its start-up overlaps the key derivation
-                progress.mark("podman load started")
             progress.start("making ext4")
             plain = disk.AnonymousFile(plain_dir, size)
             disk.make_ext4(plain.path, src.rootfs, json.dumps(src.config, separators=(",", ":")).encode(),
@@ -255,15 +249,8 @@ def _convert(opts, progress, scratch, plain_dir, stage, early=None):
     result = {"workload_id": workload_id, "layer": layer_digest, "manifest": manifest_digest,
               "image_id": config_digest.split(":")[1], "disk_size": encrypted.size,
               "registered": bool(opts.attestation_url)}
-    deliver(opts.dest_kind, opts.dest_target, stage, config_digest, layer_size, scratch,
-            early[0] if early else None)
+    deliver(opts.dest_kind, opts.dest_target, stage, config_digest, layer_size, scratch)
     return result
-
-
-def _layer_size_bound(opts, image_len):
-    """At least the size of the layer with an ext4 of ``image_len`` bytes (tar headers, footer: < 64 KiB)."""
-    added = sum(os.path.getsize(src) + 1024 for src, _ in opts.add_files)
-    return luks.expected_payload_offset(opts.luks_version) + image_len + (64 << 10) + added
 
 
 def _write_layer(opts, progress, stage, encrypted, formatting, header_path, now):

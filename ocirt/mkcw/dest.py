@@ -23,59 +23,31 @@ def classify_dest(spec):
     return "podman", spec
 
 
-def deliver(kind, target, layout_dir, config_digest, layer_size, scratch, early_load=None):
-    """Move the staged layout ``layout_dir`` to DEST (``early_load``: a ``PodmanLoad`` started ahead)."""
+def deliver(kind, target, layout_dir, config_digest, layer_size, scratch):
+    """Move the staged layout ``layout_dir`` to DEST."""
     if kind == "oci":
         os.chmod(layout_dir, 0o755)
         os.rename(layout_dir, target)
     elif kind == "oci-archive":
         _write_archive(layout_dir, target)
     else:
-        _load_into_podman(layout_dir, target, config_digest, layer_size, scratch, early_load)
+        _load_into_podman(layout_dir, target, config_digest, layer_size, scratch)
 
 
-def streams(layer_size):
-    """Whether a layer of this size goes into podman as an archive on stdin (else from a directory)."""
-    return layer_size <= STREAM_LOAD_LIMIT
-
-
-class PodmanLoad:
-    """``podman load -q``, started before the image exists and waiting for it on stdin.
-
-    podman spends ~60 ms (CPU) starting up -- Go runtime, configuration,
-    storage and database -- before it reads its input.  Started while
-    cryptsetup still derives the key slot, that happens on the otherwise idle
-    core; the archive streams in when it is ready.  Waiting on stdin, podman
-    holds no lock: ``podman image mount``/``unmount`` of the source run
-    meanwhile.  ``cancel()`` kills it (it has stored nothing).
-    """
-
-    def __init__(self, scratch):
-        import subprocess
-        try:
-            self.proc = subprocess.Popen(["podman", "load", "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, env=_podman_env(scratch))
-        except FileNotFoundError:
-            raise OcirtError("podman not found: needed for podman image destinations") from None
-
-    def cancel(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            if f is not None:
-                f.close()
-
-
-def _stream_into_podman(layout_dir, name, scratch, early_load=None):
+def _stream_into_podman(layout_dir, name, env):
     """``podman load`` an OCI archive written to its stdin, named by its ref annotation."""
+    import subprocess
     index_path = os.path.join(layout_dir, "index.json")
     with open(index_path) as f:
         index = json.load(f)
     index["manifests"][0].setdefault("annotations", {})[oci.REF_ANNOTATION] = name
     with open(index_path, "w") as f:
         json.dump(index, f, separators=(",", ":"))
-    proc = (early_load or PodmanLoad(scratch)).proc
+    try:
+        proc = subprocess.Popen(["podman", "load", "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env)
+    except FileNotFoundError:
+        raise OcirtError("podman not found: needed for podman image destinations") from None
     try:
         try:
             with tarfile.open(fileobj=proc.stdin, mode="w|", format=tarfile.PAX_FORMAT) as tar:
@@ -127,12 +99,10 @@ def _podman_env(scratch):
     return dict(os.environ, TMPDIR=tmp)
 
 
-def _load_into_podman(layout_dir, name, config_digest, layer_size, scratch, early_load=None):
-    if streams(layer_size):
-        return _stream_into_podman(layout_dir, name, scratch, early_load)
-    if early_load is not None:
-        early_load.cancel()
+def _load_into_podman(layout_dir, name, config_digest, layer_size, scratch):
     env = _podman_env(scratch)
+    if layer_size <= STREAM_LOAD_LIMIT:
+        return _stream_into_podman(layout_dir, name, env)
     image_id = config_digest.split(":")[1]
     loaded = podman("load", "-q", "-i", layout_dir, env=env).stdout
     # podman names an image loaded from a directory after the directory's path
