@@ -126,11 +126,14 @@ def _feed(fd, data):
     os.set_blocking(fd, True)
 
     def rest():
+        view = memoryview(data)[done:]
         try:
-            with open(fd, "wb", buffering=0, closefd=True) as f:
-                f.write(memoryview(data)[done:])
-        except OSError:
+            while view:                 # a pipe write can be cut short by a signal
+                view = view[os.write(fd, view):]
+        except OSError:                 # cryptsetup is gone; with --keyfile-size it cannot use a part
             pass
+        finally:
+            os.close(fd)
 
     import threading
     threading.Thread(target=rest, name="cryptsetup-passphrase", daemon=True).start()
