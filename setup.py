@@ -1,7 +1,8 @@
 """Build glue that setup.cfg cannot express.
 
 * ``cffi_modules`` compiles the libc binding (API mode, constants from the
-  system headers) once at install time instead of at every start.
+  system headers) and ocirt-mkcw's two OpenSSL loops (``ocirt.mkcw._crypto``)
+  once at install time instead of at every start.
 * ``build_scripts`` is overridden so the installed launchers start the real
   interpreter with ``-IS``: no shell shim (pyenv), no ``site`` scan of .pth
   files.  pip only rewrites shebangs that begin with ``#!python`` and drops
@@ -35,6 +36,6 @@ class BuildFastLaunchers(build_scripts):
 
 
 setup(
-    cffi_modules=["ocirt/linux/_libc_build.py:ffibuilder"],
+    cffi_modules=["ocirt/linux/_libc_build.py:ffibuilder", "ocirt/mkcw/_crypto_build.py:ffibuilder"],
     cmdclass={"build_scripts": BuildFastLaunchers},
 )

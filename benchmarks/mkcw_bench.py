@@ -5,15 +5,19 @@ Converts a ~2 MB busybox image and a ~218 MB image (busybox plus incompressible
 random files) from podman's store to podman's store, as `buildah mkcw` did for
 the reference figures (confidential-workloads.md §11: 1.53 s and 5.93 s median,
 ~46 MB peak RSS, each with ~1.2 s of key derivation).  Both tools calibrate
-the key slot's PBKDF2 to ~1 s on the host, so the KDF cost is the same.
+the key slot's PBKDF2 to ~1 s on the host; the script reads the iteration
+count ocirt-mkcw chose back from a converted image (cryptsetup luksDump) and
+prints it next to luksy's counts (CW §6) and the CPU time OpenSSL needs for it
+here.  ``--kdf-seconds S`` passes a different key-slot cost to ocirt-mkcw.
 
 Wall time is measured around the process; peak memory is ru_maxrss from
 wait4(), i.e. the largest RSS of ocirt-mkcw and the children it waited for
 (mkfs, cryptsetup, podman) -- the same quantity /usr/bin/time -v reports.
 Podman uses private storage under /var/tmp; `sync` runs before every timed
-run.  Usage: mkcw_bench.py [--runs-small N] [--runs-big N] [--big-mib N]
+run.  Usage: mkcw_bench.py [--runs-small N] [--runs-big N] [--big-mib N] [--kdf-seconds S]
 """
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -28,6 +32,7 @@ sys.path.insert(0, REPO)
 
 BUILDAH = {"small": (1.53, 45.9), "big": (5.93, 47.2)}   # median s, peak MB (§11, snp, `time -v`)
 BUILDAH_BIG_CPU = 8.3        # s of CPU (4.1 user + 4.2 sys) for the 219 MB image (§11, external timer row)
+LUKSY_ITERATIONS = (2384850, 2611495)      # key slot counts buildah 1.39 (luksy) picked (CW §6)
 TARGET_RATIO = 0.8
 MEMORY_BOUND_MB = 64
 
@@ -88,6 +93,31 @@ def timed(cmd, env):
     return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, phases
 
 
+def key_slot_cost(mkcw, src, env, base, extra):
+    """(iterations, OpenSSL CPU seconds for them) of the key slot of one conversion of ``src``."""
+    import hashlib
+    out = os.path.join(base, "keyslot")
+    subprocess.run([mkcw, "-p", "fixed", "-w", "test", *extra, src, f"oci:{out}"], env=env, check=True,
+                   capture_output=True)
+    with open(os.path.join(out, "index.json")) as f:
+        manifest_digest = json.load(f)["manifests"][0]["digest"].split(":")[1]
+    with open(os.path.join(out, "blobs", "sha256", manifest_digest)) as f:
+        layer = json.load(f)["layers"][0]["digest"].split(":")[1]
+    with tarfile.open(os.path.join(out, "blobs", "sha256", layer)) as tar:
+        member = tar.getmember("disk.img")
+        disk = os.path.join(base, "keyslot-disk.img")
+        with tar.extractfile(member) as src_f, open(disk, "wb") as dst:
+            dst.write(src_f.read(4 << 20))
+    dump = subprocess.run(["cryptsetup", "luksDump", disk], check=True, capture_output=True, text=True).stdout
+    iterations = int(dump.split("Iterations:")[1].split()[0])
+    start = time.process_time()
+    hashlib.pbkdf2_hmac("sha256", b"fixed", b"s" * 32, iterations, 64)
+    cpu = time.process_time() - start
+    shutil.rmtree(out)
+    os.unlink(disk)
+    return iterations, cpu
+
+
 def buildah_mkcw_available():
     if not shutil.which("buildah"):
         return False, "buildah is not installed"
@@ -103,7 +133,9 @@ def main():
     ap.add_argument("--runs-small", type=int, default=5)
     ap.add_argument("--runs-big", type=int, default=3)
     ap.add_argument("--big-mib", type=int, default=208)
+    ap.add_argument("--kdf-seconds", type=float, help="key-slot cost passed to ocirt-mkcw (default: its own, 1)")
     args = ap.parse_args()
+    extra = ["--kdf-seconds", str(args.kdf_seconds)] if args.kdf_seconds else []
 
     from tests.support import ocirt_bin
     mkcw = os.path.join(os.path.dirname(ocirt_bin()), "ocirt-mkcw")
@@ -118,7 +150,8 @@ def main():
             print(f"\n{label}: {src}, {size:,} B in podman's store, {runs} runs (+1 warm-up)")
 
             def cmd(i, src=src, label=label):
-                return [mkcw, "-p", "fixed", "-w", "test", "-c", "2", "-m", "512", src, f"localhost/cw-{label}:{i}"]
+                return [mkcw, "-p", "fixed", "-w", "test", "-c", "2", "-m", "512", *extra, src,
+                        f"localhost/cw-{label}:{i}"]
             timed(cmd(0), bench_env)
             walls, peaks, cpus = [], [], []
             for i in range(runs):
@@ -142,6 +175,11 @@ def main():
             print(f"  ratio vs buildah mkcw 1.39 ({ref_t} s, {ref_m} MB): time {med / ref_t:.2f}x "
                   f"(target <= {TARGET_RATIO}x), memory {peak / ref_m:.2f}x (bound {MEMORY_BOUND_MB} MB: "
                   f"{'ok' if peak <= MEMORY_BOUND_MB else 'EXCEEDED'})")
+            if label == "small":
+                iterations, kdf_cpu = key_slot_cost(mkcw, src, env, base, extra)
+                print(f"  key slot: {iterations:,} PBKDF2-SHA256 iterations, {kdf_cpu:.2f} s of CPU for OpenSSL "
+                      f"(what cryptsetup pays to open it) here; luksy picked "
+                      f"{LUKSY_ITERATIONS[0]:,}-{LUKSY_ITERATIONS[1]:,} (CW §6)")
         small, big = results["small"], results["big"]
         print(f"\nmemory growth from small to big image: {big[1] - small[1]:+.1f} MB (streaming: should be ~0)")
         ok, why = buildah_mkcw_available()

@@ -22,15 +22,20 @@ APPLETS = ["sh", "ls", "cat", "echo", "sleep", "id", "ps", "mount", "hostname", 
            "watch", "which", "date", "basename", "dirname", "yes", "getty", "expr", "free", "dmesg"]
 
 
+_CFFI_MODULES = (("ocirt/linux", "_libc"), ("ocirt/mkcw", "_crypto"))
+
+
 def _build_inplace():
-    """Compile ocirt/linux/_libc*.so in the tree if missing or stale."""
-    build_py = os.path.join(REPO, "ocirt", "linux", "_libc_build.py")
-    so = [f for f in os.listdir(os.path.join(REPO, "ocirt", "linux")) if f.startswith("_libc.") and f.endswith(".so")]
-    if so and os.path.getmtime(os.path.join(REPO, "ocirt", "linux", so[0])) >= os.path.getmtime(build_py):
-        return
-    subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, 'ocirt/linux'); "
-                    "from _libc_build import ffibuilder; ffibuilder.compile(tmpdir='.')"],
-                   cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    """Compile the cffi modules (ocirt/linux/_libc*.so, ocirt/mkcw/_crypto*.so) in the tree if missing or stale."""
+    for subdir, name in _CFFI_MODULES:
+        where = os.path.join(REPO, subdir)
+        build_py = os.path.join(where, f"{name}_build.py")
+        so = [f for f in os.listdir(where) if f.startswith(f"{name}.") and f.endswith(".so")]
+        if so and os.path.getmtime(os.path.join(where, so[0])) >= os.path.getmtime(build_py):
+            continue
+        subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {subdir!r}); "
+                        f"from {name}_build import ffibuilder; ffibuilder.compile(tmpdir='.')"],
+                       cwd=REPO, check=True, stdout=subprocess.DEVNULL)
 
 
 def ocirt_bin():

@@ -19,10 +19,10 @@ import time
 import pytest
 
 from ocirt.errors import OcirtError
-from ocirt.mkcw import disk, entrypoint, oci, workload
+from ocirt.mkcw import disk, entrypoint, luks, oci, workload
 from ocirt.mkcw.xts import SectorCipher
 from tests.mkcw.helpers import (PASSPHRASE, decrypt_payload, dump_ext4, extract_layer, grep_tree,
-                                inode_mode, read_layout, run_mkcw, tree)
+                                inode_mode, read_layout, run_mkcw, tree, volume_key)
 from tests.support import make_rootfs
 
 FAST_KDF = ["--kdf-seconds", "0.02"]
@@ -86,6 +86,123 @@ def test_xts_matches_openssl_per_sector():
     big = 1 << 33
     enc = Cipher(algorithms.AES(key), modes.XTS(big.to_bytes(16, "little"))).encryptor()
     assert SectorCipher(key).encrypt(data[:512], big) == enc.update(data[:512]) + enc.finalize()
+
+
+def _luks_dump(img):
+    dump = subprocess.run(["cryptsetup", "luksDump", str(img)], capture_output=True, text=True, check=True).stdout
+    fields = dict(l.split(":", 1) for l in dump.splitlines() if ":" in l and not l.startswith("\t"))
+    return dump, {k.strip(): v.strip() for k, v in fields.items()}
+
+
+def _format(tmp_path, name, key, iterations, luks_version):
+    """A header scratch file formatted by ``luks.Formatting`` (cryptsetup luksFormat); returns (path, header)."""
+    path = tmp_path / name
+    with open(path, "wb") as f:
+        f.truncate(luks.header_scratch_size(luks_version))
+    offset = luks.Formatting(str(path), PASSPHRASE, key, iterations, luks_version).wait()
+    assert offset == luks.expected_payload_offset(luks_version)
+    return path, luks.read_header(str(path), offset)
+
+
+def test_luks1_header_is_cryptsetups_with_buildah_parameters(tmp_path):
+    """The LUKS1 header cryptsetup writes for us: luksy's geometry, our iteration count, our volume key."""
+    key = os.urandom(64)
+    path, header = _format(tmp_path, "luks1.img", key, 1000, 1)
+    assert len(header) == 4040 * 512 and header[:6] == b"LUKS\xba\xbe"
+    dump, fields = _luks_dump(path)
+    assert fields["Version"] == "1" and fields["Payload offset"] == "4040" and fields["MK bits"] == "512"
+    assert (fields["Cipher name"], fields["Cipher mode"], fields["Hash spec"]) == ("aes", "xts-plain64", "sha256")
+    slots = dump.split("Key Slot ")[1:]
+    assert slots[0].startswith("0: ENABLED") and all(f"{i}: DISABLED" in slots[i] for i in range(1, 8))
+    assert int(slots[0].split("Iterations:")[1].split()[0]) == 1000        # forced: no cryptsetup benchmark
+    assert int(slots[0].split("Key material offset:")[1].split()[0]) == 8
+    assert int(slots[0].split("AF stripes:")[1].split()[0]) == 4000
+    ok = subprocess.run(["cryptsetup", "open", "--test-passphrase", "--key-file=-", str(path)], input=PASSPHRASE,
+                        capture_output=True)
+    assert ok.returncode == 0, ok.stderr
+    assert subprocess.run(["cryptsetup", "open", "--test-passphrase", "--key-file=-", str(path)], input=b"wrong",
+                          capture_output=True).returncode != 0
+    assert volume_key(str(path)) == key             # the key we encrypt the payload with, handed over by pipe
+
+
+def test_luks2_header_is_cryptsetups_and_cancel_kills_it(tmp_path):
+    key = os.urandom(64)
+    _, header = _format(tmp_path, "luks2.img", key, 1000, 2)
+    assert len(header) == luks.expected_payload_offset(2) and header[:6] == b"LUKS\xba\xbe"
+    img = tmp_path / "copy.img"
+    img.write_bytes(header + bytes(1 << 20))
+    assert volume_key(str(img)) == key
+    # a slow key slot: cancel() stops cryptsetup, nothing is left running
+    slow = tmp_path / "slow.img"
+    with open(slow, "wb") as f:
+        f.truncate(luks.header_scratch_size(1))
+    formatting = luks.Formatting(str(slow), PASSPHRASE, key, luks.calibrate_iterations(30), 1)
+    time.sleep(0.2)
+    assert not formatting.done()
+    formatting.cancel()
+    assert formatting.proc.poll() is not None and formatting.done()
+
+
+def test_luksformat_runs_before_anyone_waits_and_takes_long_passphrases(tmp_path):
+    """cryptsetup gets key and passphrase at once, so the derivation runs in the background from the start."""
+    path = tmp_path / "bg.img"
+    with open(path, "wb") as f:
+        f.truncate(luks.header_scratch_size(1))
+    formatting = luks.Formatting(str(path), PASSPHRASE, os.urandom(64), 1000, 1)
+    deadline = time.monotonic() + 30
+    while not formatting.done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert formatting.done()            # finished without wait() handing anything over
+    assert formatting.wait() == 4040 * 512
+    # a passphrase longer than a pipe buffer (fed by a thread), checked in full
+    long_pass = os.urandom(300 << 10)
+    path = tmp_path / "long.img"
+    with open(path, "wb") as f:
+        f.truncate(luks.header_scratch_size(1))
+    assert luks.Formatting(str(path), long_pass, os.urandom(64), 1000, 1).wait() == 4040 * 512
+    for pw, ok in ((long_pass, True), (long_pass[:-1], False)):
+        res = subprocess.run(["cryptsetup", "open", "--test-passphrase", "--key-file=-", str(path)], input=pw,
+                             capture_output=True)
+        assert (res.returncode == 0) == ok, res.stderr
+
+
+def test_mkfs_runs_without_forcing_the_plaintext_to_disk():
+    """mkfs/debugfs start under a thread-local seccomp filter that makes fsync & co. no-ops."""
+    res = disk.run_unsynced(["sh", "-c", "grep ^Seccomp: /proc/self/status; cat"], input="through stdin")
+    assert res.returncode == 0 and res.stdout == "Seccomp:\t2\nthrough stdin"
+    # only that child is filtered: not this process, not its other children
+    assert "Seccomp:\t0" in open("/proc/thread-self/status").read()
+    assert subprocess.run(["grep", "^Seccomp:", "/proc/self/status"], capture_output=True,
+                          text=True).stdout == "Seccomp:\t0\n"
+    with pytest.raises(FileNotFoundError):
+        disk.run_unsynced(["/nonexistent/mkfs"])
+
+
+def test_layer_writer_fills_the_hole_mid_stream_or_at_the_end(tmp_path):
+    """The LUKS header's hole is filled while the payload is still being written, or in finish()."""
+    head, hole, parts = os.urandom(1000), os.urandom(4040 * 512), [os.urandom(700000) for _ in range(12)]
+    for fill_after in (0, 5, 12, None):
+        path = str(tmp_path / f"layer-{fill_after}")
+        writer = oci.LayerWriter(path, depth=2)
+        writer.write(head)
+        writer.hole(len(hole))
+        for i, part in enumerate(parts):
+            if i == fill_after:
+                writer.fill_hole(hole)
+            writer.write(part)
+        if fill_after == 12:
+            writer.fill_hole(hole)
+        writer.finish(hole if fill_after is None else None)
+        expected = head + hole + b"".join(parts)
+        assert open(path, "rb").read() == expected
+        assert writer.digest == "sha256:" + hashlib.sha256(expected).hexdigest() and writer.size == len(expected)
+    writer = oci.LayerWriter(str(tmp_path / "unfilled"))
+    writer.hole(10)
+    with pytest.raises(ValueError):
+        writer.fill_hole(b"short")
+    with pytest.raises(ValueError):
+        writer.finish()
+    writer.abort()
 
 
 def test_slop_rule_matches_buildah_figures():

@@ -21,7 +21,6 @@ from ocirt.mkcw.dest import classify_dest, deliver
 from ocirt.mkcw.progress import Progress
 from ocirt.mkcw.source import open_source
 
-HOLE_LIMIT = 32 << 20
 # libkrun's README limits for TDX guests, as the krun handler enforces them
 TDX_MAX_CPUS, TDX_MAX_RAM_MIB = 1, 3072
 RESERVED = ("entrypoint", "krun-sev.json", "disk.img", "tmp", "sev.chain")
@@ -189,21 +188,23 @@ class _signals_held:
 
 def _convert(opts, progress, scratch, plain_dir, stage):
     now = time.time()
-    measurement = None
-    if opts.attestation_url:     # before any heavy work: a bad firmware library fails fast
-        measurement = opts.launch_measurement or workload.measure(opts.firmware_library, opts.tee,
-                                                                  opts.cpus, opts.memory)
     passphrase = opts.passphrase or os.urandom(32).hex().encode()
     volume_key = os.urandom(luks.KEY_BYTES)
-    # Plaintext and key material live in files without names (disk.AnonymousFile)
+    iterations = luks.calibrate_iterations(opts.kdf_seconds)
+    # The key slot's PBKDF2 (about a second of one core) is the longest step
+    # for small images: cryptsetup starts first and runs while the source is
+    # read, the filesystem built and encrypted; its header goes in last.
+    # Plaintext and key material live in files without names (disk.AnonymousFile).
     header = disk.AnonymousFile(plain_dir, luks.header_scratch_size(opts.luks_version))
-    plain = None
     header_path = header.path
-    # The key slot's PBKDF2 (about a second) runs in cryptsetup while the
-    # filesystem is built and encrypted; its header goes in last.
-    formatting = luks.Formatting(header_path, passphrase, volume_key,
-                                 luks.calibrate_iterations(opts.kdf_seconds), opts.luks_version)
+    formatting = plain = None
     try:
+        formatting = luks.Formatting(header_path, passphrase, volume_key, iterations, opts.luks_version)
+        progress.mark("cryptsetup started")
+        measurement = None
+        if opts.attestation_url:     # before any heavy work: a bad firmware library fails fast
+            measurement = opts.launch_measurement or workload.measure(opts.firmware_library, opts.tee,
+                                                                      opts.cpus, opts.memory)
         progress.start("reading source")
         with open_source(opts.source, plain_dir) as src:
             size = disk.image_size(src.content_size, opts.slop)
@@ -230,7 +231,8 @@ def _convert(opts, progress, scratch, plain_dir, stage):
         encrypted = disk.EncryptedDisk(payload_offset, plain.path, SectorCipher(volume_key), config_json)
         layer_digest, layer_size = _write_layer(opts, progress, stage, encrypted, formatting, header_path, now)
     finally:
-        formatting.cancel()
+        if formatting is not None:
+            formatting.cancel()
         header.close()
         if plain:
             plain.close()          # the plaintext is gone as soon as it is encrypted
@@ -285,24 +287,29 @@ def _write_layer(opts, progress, stage, encrypted, formatting, header_path, now)
                     copied += len(block)
                 writer.write(oci.tar_pad(size))
         writer.write(oci.tar_header("disk.img", encrypted.size, 0o600, mtime=mtime))
+        # The key slot is usually still being derived: its header's place is
+        # left as a hole and filled as soon as cryptsetup is done, while the
+        # payload goes on (the writer then hashes what it skipped).
         header = None
-        # Bytes after a hole are hashed by reading them back, which costs more
-        # than waiting out the rest of the key derivation once the disk is big
-        # (by then mkfs has usually taken as long as the PBKDF2 anyway).
-        if formatting.done() or encrypted.image_len > HOLE_LIMIT:
+        if formatting.done():
             header = _finished_header(formatting, header_path, encrypted.payload_offset)
+            progress.mark("key slot ready")
             writer.write(header)
         else:
             writer.hole(encrypted.payload_offset)
         progress.start("encrypting", encrypted.image_len)
         for chunk in encrypted.payload_chunks(progress.advance):
             writer.write(chunk)
+            if header is None and formatting.done():
+                header = _finished_header(formatting, header_path, encrypted.payload_offset)
+                progress.mark("key slot ready")
+                writer.fill_hole(header)
         writer.write(encrypted.tail() + oci.tar_pad(encrypted.size) + oci.TAR_END)
         if header is None:
             progress.start("deriving key")
-            writer.finish(_finished_header(formatting, header_path, encrypted.payload_offset))
-        else:
-            writer.finish()
+            writer.fill_hole(_finished_header(formatting, header_path, encrypted.payload_offset))
+            progress.mark("key slot ready")
+        writer.finish()
     except BaseException:
         writer.abort()
         raise

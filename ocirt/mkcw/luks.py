@@ -48,7 +48,13 @@ class Formatting:
     """A running ``cryptsetup luksFormat``; ``wait()`` returns the payload offset in bytes.
 
     The key derivation takes about a second of one core, so the pipeline lets
-    it run while the ext4 image is built.
+    it run while the ext4 image is built and encrypted.  For that, cryptsetup
+    gets everything it reads at once: the volume key in one pipe, the
+    passphrase in another (its stdin), both written as it starts.  (Handing
+    the passphrase over in ``wait()`` kept cryptsetup blocked on stdin until
+    then, so the derivation only began when its result was needed.)
+    ``--keyfile-size`` makes cryptsetup fail rather than format with a
+    passphrase cut short, should the pipe close early.
     """
 
     def __init__(self, path, passphrase, volume_key, iterations, luks_version=1):
@@ -58,32 +64,34 @@ class Formatting:
         args = ["cryptsetup", "luksFormat", "--batch-mode", "--type", f"luks{luks_version}",
                 "--cipher", CIPHER, "--key-size", str(KEY_BYTES * 8), "--hash", "sha256",
                 "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", str(iterations),
-                "--key-file", "-", "--key-slot", "0"]
+                "--key-file", "-", "--keyfile-size", str(len(passphrase)), "--key-slot", "0"]
         args += ["--align-payload", "8"] if luks_version == 1 else ["--sector-size", str(SECTOR)]
-        rfd, wfd = os.pipe()
+        fds = []
         try:
+            key_r, key_w = os.pipe()
+            fds += [key_r, key_w]
+            pass_r, pass_w = os.pipe()
+            fds += [pass_r, pass_w]
             # 64 bytes fit in any pipe buffer: the key is all there before cryptsetup reads
-            os.write(wfd, volume_key)
-            os.close(wfd)
-            wfd = -1
+            os.write(key_w, volume_key)
             try:
-                self.proc = subprocess.Popen(args + ["--volume-key-file", f"/dev/fd/{rfd}", path],
-                                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                             stderr=subprocess.PIPE, pass_fds=[rfd])
+                self.proc = subprocess.Popen(args + ["--volume-key-file", f"/dev/fd/{key_r}", path],
+                                             stdin=pass_r, stdout=subprocess.DEVNULL,
+                                             stderr=subprocess.PIPE, pass_fds=[key_r])
             except FileNotFoundError:
                 raise OcirtError("cryptsetup not found: install cryptsetup-bin") from None
+            fds.remove(pass_w)
+            _feed(pass_w, passphrase)
         finally:
-            os.close(rfd)
-            if wfd >= 0:
-                os.close(wfd)
-        self._passphrase = passphrase
+            for fd in fds:
+                os.close(fd)
 
     def done(self):
         return self.proc.poll() is not None
 
     def wait(self):
         try:
-            _, err = self.proc.communicate(self._passphrase, timeout=300)
+            _, err = self.proc.communicate(timeout=300)
         except BaseException:
             self.cancel()
             raise
@@ -96,6 +104,39 @@ class Formatting:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def _feed(fd, data):
+    """Write ``data`` to the pipe ``fd`` and close it, without blocking the caller.
+
+    A passphrase normally fits in the pipe's buffer; the rest of a longer one
+    (``--passphrase-file`` may be big) is written by a short-lived thread.
+    """
+    os.set_blocking(fd, False)
+    try:
+        done = os.write(fd, data) if data else 0
+    except BlockingIOError:
+        done = 0
+    except BrokenPipeError:             # cryptsetup is gone already; wait() reports why
+        os.close(fd)
+        return
+    if done == len(data):
+        os.close(fd)
+        return
+    os.set_blocking(fd, True)
+
+    def rest():
+        view = memoryview(data)[done:]
+        try:
+            while view:                 # a pipe write can be cut short by a signal
+                view = view[os.write(fd, view):]
+        except OSError:                 # cryptsetup is gone; with --keyfile-size it cannot use a part
+            pass
+        finally:
+            os.close(fd)
+
+    import threading
+    threading.Thread(target=rest, name="cryptsetup-passphrase", daemon=True).start()
 
 
 def format_header(path, passphrase, volume_key, iterations, luks_version=1):

@@ -292,11 +292,19 @@ class LayerWriter:
     """Writes a layer file and its sha256, hashing and writing in a second thread.
 
     Encryption (main thread) and hashing + writing (this thread) both release
-    the GIL in OpenSSL/numpy/hashlib, so on two cores they overlap.  The queue
-    is bounded, which bounds memory.  ``hole(n)`` leaves ``n`` bytes to be
-    filled later with ``fill_hole``; bytes after a hole are hashed only once
-    it is filled (``finish``), by reading them back.
+    the GIL in OpenSSL/hashlib, so on two cores they overlap.  The queue
+    is bounded, which bounds memory.
+
+    ``hole(n)`` leaves ``n`` bytes (the LUKS header, while cryptsetup still
+    derives its key slot) to be filled later with ``fill_hole``.  Bytes after
+    the hole are written at once but hashed only when it is filled: the
+    writer thread then hashes the hole's data, reads back what it wrote after
+    it (still in the page cache) and hashes on in step with the writes.  So
+    filling the hole early costs almost nothing; filling it in ``finish``
+    means hashing everything after it at the end.
     """
+
+    _FILL = object()
 
     def __init__(self, path, depth=4):
         import queue
@@ -305,7 +313,8 @@ class LayerWriter:
         self.f = open(path, "wb")
         self.sha = hashlib.sha256()
         self.size = 0
-        self._hole = None           # (offset, length) not yet filled
+        self._hole = None           # (offset, length): set by hole(), cleared by fill_hole()
+        self._unhashed_from = None  # writer thread: where hashing stopped at a hole not yet filled
         self._queue = queue.Queue(depth)
         self._error = None
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -319,25 +328,60 @@ class LayerWriter:
             if self._error:
                 continue
             try:
+                if item[0] is self._FILL:
+                    self._fill(item[1], item[2])
+                    continue
                 data, hashed = item
-                if hashed:
+                if hashed and self._unhashed_from is None:
                     self.sha.update(data)
+                elif hashed is None:        # the hole
+                    self._unhashed_from = self.f.tell() + len(data)
                 self.f.write(data)
             except BaseException as e:     # reported by the next call in the main thread
                 self._error = e
 
+    def _fill(self, offset, data):
+        """Writer thread: put ``data`` in the hole at ``offset``, then catch the hash up."""
+        self.f.flush()
+        os.pwrite(self.f.fileno(), data, offset)
+        self.sha.update(data)
+        pos, end = self._unhashed_from, self.f.tell()
+        back = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            while pos < end:
+                block = os.pread(back, min(4 << 20, end - pos), pos)
+                if not block:
+                    raise OSError(f"{self.path}: short read while hashing")
+                self.sha.update(block)
+                pos += len(block)
+        finally:
+            os.close(back)
+        self._unhashed_from = None
+
     def write(self, data):
         if self._error:
             raise self._error
-        self._queue.put((data, self._hole is None))
+        self._queue.put((data, True))
         self.size += len(data)
 
     def hole(self, length):
         if self._hole:
             raise ValueError("one hole at a time")
         self._hole = (self.size, length)
-        self._queue.put((b"\0" * length, False))
+        self._queue.put((b"\0" * length, None))
         self.size += length
+
+    def fill_hole(self, data):
+        """Fill the hole; may be called while writing goes on."""
+        if self._error:
+            raise self._error
+        if not self._hole:
+            raise ValueError("no hole to fill")
+        offset, length = self._hole
+        if len(data) != length:
+            raise ValueError("hole not filled with the right length")
+        self._hole = None
+        self._queue.put((self._FILL, offset, data))
 
     def _drain(self):
         self._queue.put(None)
@@ -346,24 +390,12 @@ class LayerWriter:
             raise self._error
 
     def finish(self, hole_data=None):
-        """Flush; fill the hole with ``hole_data``, then hash what followed it."""
-        self._drain()
+        """Flush (filling the hole with ``hole_data`` if it is still open) and close."""
         if self._hole:
-            offset, length = self._hole
-            if hole_data is None or len(hole_data) != length:
-                raise ValueError("hole not filled with the right length")
-            self.f.seek(offset)
-            self.f.write(hole_data)
-            self.f.flush()
-            self.sha.update(hole_data)
-            with open(self.path, "rb", buffering=0) as back:
-                back.seek(offset + length)
-                while True:
-                    block = back.read(4 << 20)
-                    if not block:
-                        break
-                    self.sha.update(block)
-            self._hole = None
+            if hole_data is None:
+                raise ValueError("hole not filled")
+            self.fill_hole(hole_data)
+        self._drain()
         self.f.close()
 
     def abort(self):
