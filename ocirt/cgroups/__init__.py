@@ -200,6 +200,7 @@ class MigrationWarmup:
             self.pid = None
         if self.pid == 0:
             try:
+                os.closerange(0, 1 << 20)  # hold none of the caller's pipes or sockets open
                 self._keep_moving()
             finally:
                 os._exit(0)
