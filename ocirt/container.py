@@ -56,7 +56,7 @@ def _create(store, cid, opts, warmup):
     handler = _select_handler(config, rootfs, opts.prog)
     seccomp_filter = None
     if linux.get("seccomp"):
-        seccomp = _seccomp_module()
+        seccomp = seccomp_module()
         seccomp_filter = seccomp.compile(linux["seccomp"])
 
     from ocirt.process import listen_fds_env
@@ -90,7 +90,7 @@ def _create(store, cid, opts, warmup):
         cgroup = _plan_cgroup(linux, cid, opts.systemd_cgroup)
         listener_fd = None
         if (linux.get("seccomp") or {}).get("listenerPath"):
-            listener_fd = os.open(linux["seccomp"]["listenerPath"], os.O_PATH | os.O_CLOEXEC)
+            listener_fd = seccomp_module().open_listener(linux["seccomp"]["listenerPath"])
             cleanup_fds.append(listener_fd)
 
         def state_for_hooks(status, pid=None, _c=container):
@@ -238,7 +238,7 @@ def _select_handler(config, rootfs, prog):
     return handler
 
 
-def _seccomp_module():
+def seccomp_module():
     try:
         from ocirt.linux import seccomp
     except ImportError:

@@ -79,7 +79,7 @@ def exec_in(container, req: ExecRequest):
 
 def _exec_in(container, req, warmup):
     from ocirt import cgroups
-    from ocirt.container import _seccomp_module
+    from ocirt.container import seccomp_module
     from ocirt.init import Channel, run_child
     from ocirt.linux import caps
     status = container.status()
@@ -103,10 +103,12 @@ def _exec_in(container, req, warmup):
     seccomp_filter = listener = None
     seccomp_config = (config.get("linux") or {}).get("seccomp")
     if seccomp_config:
-        seccomp = _seccomp_module()
+        seccomp = seccomp_module()
         seccomp_filter = seccomp.compile(seccomp_config)
         if seccomp_config.get("listenerPath"):
-            listener = _open_listener(seccomp_config, container)
+            fd = seccomp.open_listener(seccomp_config["listenerPath"])
+            listener = {"fd": fd, "path": f"/proc/self/fd/{fd}", "state": container.oci_state("running"),
+                        "metadata": seccomp_config.get("listenerMetadata")}
     from ocirt.init import preload_for_container
     preload_for_container({"process": process, "linux": config.get("linux") or {}})
     ns_fds = _open_namespaces(container.pid)
@@ -276,26 +278,11 @@ def _prepare_and_exec(ctx, chan):
     os.execve(executable, process["args"], env)
 
 
-def _open_listener(seccomp_config, container):
-    """listenerPath is a host path: opened now, reached from inside the
-    container through /proc/self/fd, as create's init does."""
-    path = seccomp_config["listenerPath"]
-    try:
-        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    except OSError as e:
-        raise OcirtError(f"linux.seccomp.listenerPath: {path}: {e.strerror}") from None
-    return {"fd": fd, "path": f"/proc/self/fd/{fd}", "state": container.oci_state("running"),
-            "metadata": seccomp_config.get("listenerMetadata")}
-
-
 def _load_seccomp(ctx):
-    """Load the filter; with listenerPath, hand the notify fd to the agent
-    with the state of this process (config-linux.md "Seccomp")."""
     from ocirt.linux import seccomp
     flt, ctx.seccomp_filter = ctx.seccomp_filter, None
-    notify_fd = seccomp.load(flt)
-    if notify_fd is not None and ctx.listener:
-        seccomp.send_listener(ctx.listener["path"], ctx.listener["state"], notify_fd, ctx.listener["metadata"])
+    listener = ctx.listener or {}
+    seccomp.load_and_hand_over(flt, listener.get("path"), listener.get("state"), listener.get("metadata"))
 
 
 def _wait(pid):

@@ -274,11 +274,9 @@ def load_seccomp_early(ctx, process):
 def load_seccomp(ctx):
     from ocirt.linux import seccomp
     flt, ctx.seccomp_filter = ctx.seccomp_filter, None
-    notify_fd = seccomp.load(flt)
-    if notify_fd is not None and ctx.seccomp_listener:
-        status = "running" if ctx.started else "creating"
-        seccomp.send_listener(ctx.seccomp_listener, ctx.state_for_hooks(status), notify_fd,
-                              (ctx.config.get("linux") or {}).get("seccomp", {}).get("listenerMetadata"))
+    state = ctx.state_for_hooks("running" if ctx.started else "creating") if ctx.seccomp_listener else None
+    seccomp.load_and_hand_over(flt, ctx.seccomp_listener, state,
+                               (ctx.config.get("linux") or {}).get("seccomp", {}).get("listenerMetadata"))
 
 
 def join_session_keyring(container_id):

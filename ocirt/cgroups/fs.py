@@ -31,6 +31,15 @@ def write_file(path, value):
         os.close(fd)
 
 
+# freezer kind -> (file, value to freeze, value to thaw)
+_FREEZER_FILES = {"v1": ("freezer.state", "FROZEN", "THAWED"), "v2": ("cgroup.freeze", "1", "0")}
+
+
+def _request_freeze(kind, path, frozen):
+    name, freeze, thaw = _FREEZER_FILES[kind]
+    write_file(os.path.join(path, name), freeze if frozen else thaw)
+
+
 class Manager:
     def __init__(self, mode, paths, owned, cgroups_path=""):
         self.mode = mode
@@ -195,10 +204,7 @@ class Manager:
         if kind is None:
             raise OcirtError("cannot pause: no freezer (v1 freezer controller or v2 cgroup.freeze) is available")
         try:
-            if kind == "v1":
-                write_file(os.path.join(path, "freezer.state"), "FROZEN")
-            else:
-                write_file(os.path.join(path, "cgroup.freeze"), "1")
+            _request_freeze(kind, path, True)
         except OSError as exc:
             raise OcirtError(f"cannot freeze cgroup {path}: {exc.strerror}") from None
         deadline = time.monotonic() + FREEZE_TIMEOUT
@@ -211,7 +217,7 @@ class Manager:
             delay = min(delay * 2, 0.02)
             if kind == "v1":  # a FREEZING cgroup needs the state re-written to make progress
                 try:
-                    write_file(os.path.join(path, "freezer.state"), "FROZEN")
+                    _request_freeze(kind, path, True)
                 except OSError:
                     pass
 
@@ -229,10 +235,7 @@ class Manager:
         if kind is None:
             raise OcirtError("cannot resume: no freezer (v1 freezer controller or v2 cgroup.freeze) is available")
         try:
-            if kind == "v1":
-                write_file(os.path.join(path, "freezer.state"), "THAWED")
-            else:
-                write_file(os.path.join(path, "cgroup.freeze"), "0")
+            _request_freeze(kind, path, False)
         except OSError as exc:
             raise OcirtError(f"cannot thaw cgroup {path}: {exc.strerror}") from None
 

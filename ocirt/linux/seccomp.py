@@ -366,6 +366,24 @@ def load_before_capabilities(process):
     return "CAP_SYS_ADMIN" not in effective
 
 
+def open_listener(path):
+    """listenerPath is a host path: opened (O_PATH) while the runtime still
+    sees the host, and reached from inside the container as /proc/self/fd/N."""
+    try:
+        return os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError as e:
+        raise OcirtError(f"linux.seccomp.listenerPath: {path}: {e.strerror}") from None
+
+
+def load_and_hand_over(flt, listener_path=None, state=None, metadata=None):
+    """Load ``flt``; with a listener, send it the notify fd and ``state``
+    (config-linux.md "Seccomp").  ``state`` is computed by the caller before
+    the filter is in place."""
+    notify_fd = load(flt)
+    if notify_fd is not None and listener_path:
+        send_listener(listener_path, state, notify_fd, metadata)
+
+
 def send_listener(path, state, notify_fd, metadata=None):
     """Send the container process state and the notify fd to ``listenerPath``.
 
