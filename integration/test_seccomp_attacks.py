@@ -12,8 +12,7 @@ import subprocess
 
 import pytest
 
-from ocirt.linux import seccomp
-from tests.support import ocirt_bin
+from tests.support import exec_under_seccomp, ocirt_bin
 
 ocirt_bin()     # builds ocirt.linux._libc in place (constants for seccomp) on a clean checkout
 
@@ -35,26 +34,6 @@ int main(int argc, char **argv)
     return 0;
 }
 """
-
-
-def run_filtered(cfg, argv):
-    """execve ``argv`` under the filter for ``cfg``: (exit code or -signal, output)."""
-    flt = seccomp.compile(cfg)
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.dup2(w, 1)
-            os.dup2(w, 2)
-            seccomp.load(flt)
-            os.execv(argv[0], argv)
-        finally:
-            os._exit(127)
-    os.close(w)
-    with os.fdopen(r) as f:
-        out = f.read()
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), out
 
 
 @pytest.fixture(scope="module")
@@ -81,21 +60,21 @@ def deny_mkdir(architectures):
 
 def test_i386_abi_is_denied_too_when_listed(i386_mkdir, tmp_path):
     target = tmp_path / "via-int80"
-    code, out = run_filtered(deny_mkdir(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]), [i386_mkdir, str(target)])
+    code, out = exec_under_seccomp(deny_mkdir(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]), [i386_mkdir, str(target)])
     assert (code, out.strip()) == (0, str(-DENIED))
     assert not target.exists()
 
 
 def test_i386_abi_is_killed_when_not_listed(i386_mkdir, tmp_path):
     target = tmp_path / "via-int80"
-    code, out = run_filtered(deny_mkdir(["SCMP_ARCH_X86_64"]), [i386_mkdir, str(target)])
+    code, out = exec_under_seccomp(deny_mkdir(["SCMP_ARCH_X86_64"]), [i386_mkdir, str(target)])
     assert code == -31 and not target.exists(), (code, out)   # SIGSYS: bad architecture
 
 
 def test_filter_is_inherited_by_everything_the_program_starts(tmp_path):
     script = f"mkdir {tmp_path}/a || echo sh-refused; busybox sh -c 'mkdir {tmp_path}/b || echo grandchild-refused'; " \
              "grep Seccomp: /proc/self/status"
-    code, out = run_filtered(deny_mkdir(None), ["/bin/busybox", "sh", "-c", script])
+    code, out = exec_under_seccomp(deny_mkdir(None), ["/bin/busybox", "sh", "-c", script])
     assert "sh-refused" in out and "grandchild-refused" in out and "Seccomp:\t2" in out, out
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
@@ -103,7 +82,7 @@ def test_filter_is_inherited_by_everything_the_program_starts(tmp_path):
 def test_notify_fd_does_not_reach_the_container_program(tmp_path):
     cfg = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": str(tmp_path / "unused.sock"),
            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}
-    code, out = run_filtered(cfg, ["/bin/busybox", "sh", "-c", "ls -l /proc/$$/fd/"])
+    code, out = exec_under_seccomp(cfg, ["/bin/busybox", "sh", "-c", "ls -l /proc/$$/fd/"])
     assert code == 0 and "-> pipe:" in out, out
     assert "seccomp" not in out, out       # the listener fd shows as anon_inode:seccomp notify
 

@@ -114,3 +114,25 @@ def run_ocirt(*args, root, check=False, **kw):
     if check and res.returncode != 0:
         raise AssertionError(f"ocirt {' '.join(args)} failed ({res.returncode}): {res.stderr}")
     return res
+
+
+def exec_under_seccomp(cfg, argv):
+    """execve ``argv`` in a child under the filter compiled from ``cfg``:
+    (exit code, or -signal, and its combined output)."""
+    from ocirt.linux import seccomp
+    flt = seccomp.compile(cfg)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.dup2(w, 1)
+            os.dup2(w, 2)
+            seccomp.load(flt)
+            os.execv(argv[0], argv)
+        finally:
+            os._exit(127)
+    os.close(w)
+    with os.fdopen(r) as f:
+        out = f.read()
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out

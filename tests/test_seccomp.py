@@ -18,7 +18,7 @@ import threading
 
 import pytest
 
-from tests.support import REPO, ocirt_bin
+from tests.support import REPO, exec_under_seccomp, ocirt_bin
 
 ocirt_bin()     # builds ocirt.linux._libc in place (constants for seccomp) on a clean checkout
 
@@ -463,30 +463,12 @@ def test_send_listener_failure_is_an_error_naming_the_field(tmp):
 
 # --- execve under a filter: what runtime-tools' linux_seccomp checks ----------------
 
-def _exec_in_child(cfg, argv):
-    flt = seccomp.compile(cfg)
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.dup2(w, 1)
-            os.dup2(w, 2)
-            seccomp.load(flt)
-            os.execv(argv[0], argv)
-        finally:
-            os._exit(127)
-    os.close(w)
-    with os.fdopen(r) as f:
-        out = f.read()
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), out
-
 
 def test_linux_seccomp_case_getcwd_denied_for_the_container_process():
     # defaultAction allow + getcwd errno, as runtime-tools generates it.
     cfg = {"defaultAction": ALLOW, "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
            "syscalls": [{"names": ["getcwd"], "action": ERRNO}]}
-    code, out = _exec_in_child(cfg, ["/bin/busybox", "pwd", "-P"])
+    code, out = exec_under_seccomp(cfg, ["/bin/busybox", "pwd", "-P"])
     assert code != 0 and "Operation not permitted" in out, (code, out)
 
 
@@ -508,9 +490,9 @@ def test_allowlist_profile_runs_a_real_program():
                         {"names": ["personality"], "action": ALLOW,
                          "args": [{"index": 0, "value": 0xFFFFFFFF, "op": "SCMP_CMP_EQ"}]},
                         {"names": ["mkdir", "mkdirat"], "action": ERRNO, "errnoRet": DENIED}]}
-    code, out = _exec_in_child(cfg, ["/bin/busybox", "sh", "-c", "echo hello; mkdir /tmp/x-$$ || echo refused"])
+    code, out = exec_under_seccomp(cfg, ["/bin/busybox", "sh", "-c", "echo hello; mkdir /tmp/x-$$ || echo refused"])
     assert code == 0 and out.splitlines()[0] == "hello" and "refused" in out, (code, out)
-    code, out = _exec_in_child(cfg, ["/bin/busybox", "unshare", "-n", "true"])
+    code, out = exec_under_seccomp(cfg, ["/bin/busybox", "unshare", "-n", "true"])
     assert code != 0, out
 
 
