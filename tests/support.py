@@ -47,19 +47,52 @@ def ocirt_bin():
     with open(os.path.join(build, ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         _build_inplace()
+        native = _build_native_launcher(launcher)
         for name, mod in (("ocirt", "ocirt.cli"), ("ocirt-mkcw", "ocirt.mkcw.cli"), ("ocirt-kbs", "ocirt.kbs.cli"),
                           ("krun", "ocirt.cli")):
             path = os.path.join(build, name)
+            if native and mod == "ocirt.cli":
+                if name != "ocirt" and os.path.realpath(path) != launcher:
+                    _replace(path, lambda tmp: os.symlink("ocirt", tmp))
+                continue
             text = (f"#!{sys.executable} -IS\nimport sys\n"
                     f"sys.path[:0] = [{REPO!r}, '%s/lib/python%d.%d/site-packages' % (sys.prefix, *sys.version_info[:2])]\n"
                     f"from {mod} import main\nsys.exit(main())\n")
-            if not os.path.exists(path) or open(path).read() != text:
-                tmp = path + ".tmp"
-                with open(tmp, "w") as f:
-                    f.write(text)
-                os.chmod(tmp, 0o755)
-                os.rename(tmp, path)
+            if not os.path.exists(path) or os.path.islink(path) or open(path, "rb").read() != text.encode():
+                _replace(path, lambda tmp: _write_script(tmp, text))
     return launcher
+
+
+def _replace(path, make):
+    tmp = path + ".tmp"
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    make(tmp)
+    os.rename(tmp, path)
+
+
+def _write_script(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o755)
+
+
+def _build_native_launcher(path):
+    """The in-tree build of the installed `ocirt` binary (ocirt/launcher), rebuilt when its inputs change."""
+    import hashlib
+    from ocirt.launcher import native
+    digest = hashlib.sha256(repr((REPO, sys.executable)).encode())
+    for src in (native.SOURCE, native.__file__):
+        with open(src, "rb") as f:
+            digest.update(f.read())
+    stamp = path + ".native"
+    if os.path.isfile(path) and not os.path.islink(path) and os.path.exists(stamp) and open(stamp).read() == digest.hexdigest():
+        return True
+    if not native.build(path, first_paths=(REPO,)):
+        return False
+    with open(stamp, "w") as f:
+        f.write(digest.hexdigest())
+    return True
 
 
 def make_rootfs(rootfs, applets=APPLETS):

@@ -50,6 +50,8 @@ def run(g, opts, args):
         watcher = manager.oom_watcher()
     except OcirtError:
         watcher = None  # no memory controller: stats only
+    import gc
+    gc.enable()  # the native launcher turns the collector off; this verb runs for as long as the container
     poller = select.poll()
     if watcher:
         poller.register(watcher.fileno(), watcher.poll_mask)
