@@ -48,10 +48,14 @@ class Channel:
     def expect(self, kind):
         msg = self.recv()
         if msg is None:
-            raise OcirtError("runtime went away during create")
+            raise RuntimeGone()
         if msg["t"] != kind:
             raise OcirtError(f"protocol error: expected {kind}, got {msg['t']}")
         return msg
+
+
+class RuntimeGone(Exception):
+    """The runtime side closed the channel: it failed and reports why itself."""
 
 
 class InitContext:
@@ -67,6 +71,8 @@ def run_child(fn, ctx, chan):
     try:
         fn(ctx, chan)
         code = 0
+    except RuntimeGone:
+        pass  # a second error line from here would only hide the runtime's own
     except OcirtError as e:
         _report(chan, str(e))
     except OSError as e:
