@@ -25,9 +25,13 @@ class CreateOptions:
         self.console_fd = console_fd  # run -t: our end receives the pty master
 
 
-def create(store: StateStore, cid, opts: CreateOptions):
-    from ocirt.cgroups import MigrationWarmup
-    warmup = MigrationWarmup()  # first thing: it runs while everything below is prepared
+def create(store: StateStore, cid, opts: CreateOptions, warmup=None):
+    """``warmup``: the cgroup MigrationWarmup, best started by the caller
+    before it imports this module (it runs while everything below is
+    prepared); one is started here otherwise."""
+    if warmup is None:
+        from ocirt.cgroups import MigrationWarmup
+        warmup = MigrationWarmup()
     try:
         return _create(store, cid, opts, warmup)
     finally:

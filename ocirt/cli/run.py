@@ -2,26 +2,30 @@
 import os
 
 from ocirt.cli import require_id
-from ocirt.cli.create import options
-from ocirt.container import create, delete, start
-from ocirt.enter import _wait_forwarding_signals, exit_code
-from ocirt.linux import sys as lsys
-from ocirt.state import StateStore
+from ocirt.cli.create import options, start_cgroup_warmup
 
 
 def run(g, opts, args):
     cid = require_id(args, "run")
-    store = StateStore(g.root)
-    copts = options(g, opts)
-    proxy_sock = None
-    if not opts["detach"]:
-        # init is reparented to us when stage1 exits, so we can wait for it
-        lsys.prctl(lsys.C.PR_SET_CHILD_SUBREAPER, 1)
-        if not copts.console_socket and _wants_terminal(copts.bundle):
-            import socket
-            proxy_sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            copts.console_fd = theirs.detach()
-    container = create(store, cid, copts)
+    warmup = start_cgroup_warmup()
+    try:
+        from ocirt.container import create, delete, start
+        from ocirt.enter import _wait_forwarding_signals, exit_code
+        from ocirt.linux import sys as lsys
+        from ocirt.state import StateStore
+        store = StateStore(g.root)
+        copts = options(g, opts)
+        proxy_sock = None
+        if not opts["detach"]:
+            # init is reparented to us when stage1 exits, so we can wait for it
+            lsys.prctl(lsys.C.PR_SET_CHILD_SUBREAPER, 1)
+            if not copts.console_socket and _wants_terminal(copts.bundle):
+                import socket
+                proxy_sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                copts.console_fd = theirs.detach()
+        container = create(store, cid, copts, warmup)
+    finally:
+        warmup.finish()
     if copts.console_fd is not None:
         os.close(copts.console_fd)
     try:
