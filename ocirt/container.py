@@ -63,6 +63,10 @@ def _create(store, cid, opts, warmup):
         seccomp = seccomp_module()
         seccomp_filter = seccomp.compile(linux["seccomp"])
 
+    idmapped = None
+    if any(_asks_idmap(m) for m in config.get("mounts") or []):
+        from ocirt.linux import idmap
+        idmapped = idmap.plan(config, bundle, plan.has("user"))
     from ocirt.process import listen_fds_env
     listen_fds = listen_fds_env({})
     join_fds = plan.open_join_fds()
@@ -92,6 +96,11 @@ def _create(store, cid, opts, warmup):
         # Made and joined once init exists (_serve_init): by then the
         # migration warm-up has released the cgroup lock it holds meanwhile.
         cgroup = _plan_cgroup(linux, cid, opts.systemd_cgroup)
+        idmapped_fds = {}
+        if idmapped:
+            from ocirt.linux.idmap import prepare
+            idmapped_fds = prepare(idmapped)  # in the host's namespaces, before init leaves them
+            cleanup_fds.extend(idmapped_fds.values())
         listener_fd = None
         if (linux.get("seccomp") or {}).get("listenerPath"):
             listener_fd = seccomp_module().open_listener(linux["seccomp"]["listenerPath"])
@@ -108,7 +117,7 @@ def _create(store, cid, opts, warmup):
             config=config, bundle=bundle, rootfs=rootfs, ns_plan=plan, join_fds=join_fds,
             no_pivot=opts.no_pivot, console_fd=console_fd, fifo_fd=fifo_fd, cap_masks=cap_masks,
             handler=handler, extra_devices=handler.extra_devices(config) if handler else [],
-            seccomp_filter=seccomp_filter,
+            seccomp_filter=seccomp_filter, idmapped_fds=idmapped_fds,
             seccomp_listener=f"/proc/self/fd/{listener_fd}" if listener_fd is not None else None,
             listen_fds=listen_fds, preserve_fds=opts.preserve_fds, state_for_hooks=state_for_hooks,
             container=container, started=False, env=None, executable=None, no_new_keyring=opts.no_new_keyring,
@@ -156,6 +165,17 @@ def _serve_init(chan, container, config, plan, stage1_pid, cgroup, handler, warm
     only before it needs to be inside (cgroup namespace, cgroup mounts,
     hooks).
     """
+    def reply(kind, **fields):
+        try:
+            chan.send(kind, **fields)
+        except (BrokenPipeError, ConnectionResetError):
+            # init failed while we were busy (making the cgroup, running
+            # hooks): its last words are still queued on the socket
+            last = chan.recv()
+            if last and last["t"] == "error":
+                raise OcirtError(last["msg"]) from None
+            raise OcirtError("container init exited during setup") from None
+
     init_pid = 0
     while True:
         msg = chan.recv()
@@ -167,7 +187,7 @@ def _serve_init(chan, container, config, plan, stage1_pid, cgroup, handler, warm
         if kind == "userns":
             from ocirt.linux.namespaces import write_id_maps
             write_id_maps(stage1_pid, config.get("linux") or {})
-            chan.send("ok")
+            reply("ok")
         elif kind == "pid":
             init_pid = msg["pid"]
             container.pid = init_pid
@@ -177,7 +197,7 @@ def _serve_init(chan, container, config, plan, stage1_pid, cgroup, handler, warm
                 container.cgroup = cgroup.to_dict()
                 cgroup.add_pid(init_pid)
             warmup.finish()
-            chan.send("cgroup")
+            reply("cgroup")
         elif kind == "hostmount":
             # no mount namespace: init bound the rootfs in ours (delete detaches it)
             container.host_mount = msg["mnt_id"]
@@ -195,7 +215,7 @@ def _serve_init(chan, container, config, plan, stage1_pid, cgroup, handler, warm
                 # createRuntime, a step of create itself, sees `creating`.
                 run_hooks(hooks, "prestart", container.oci_state("created"))
                 run_hooks(hooks, "createRuntime", container.oci_state("creating"))
-            chan.send("ok", pid=init_pid)
+            reply("ok", pid=init_pid)
         elif kind == "ready":
             return init_pid
 
@@ -221,6 +241,11 @@ def send_pidfd(path, pid):
     finally:
         os.close(pidfd)
         sock.close()
+
+
+def _asks_idmap(mount):
+    options = mount.get("options") or ()
+    return bool(mount.get("uidMappings") or mount.get("gidMappings") or "idmap" in options or "ridmap" in options)
 
 
 def _chown_to_container_root(path, linux, plan):

@@ -146,6 +146,19 @@ def test_missing_executable_wording(ocirt, bundle):
     assert ocirt("list", "-q").stdout == ""
 
 
+def test_init_failure_reported_even_while_the_runtime_is_busy(ocirt, bundle):
+    """init fails its first mount while the runtime side still makes the
+    cgroup: create must print init's error, not a broken pipe of its own."""
+    def bad_mount(config):
+        config["mounts"].insert(0, {"destination": "/bad", "type": "nosuchfs", "source": "none"})
+    b = bundle(mutate=bad_mount)
+    for _ in range(5):  # the race goes either way: every round must say the same
+        res = ocirt("create", "--bundle", b, cid())
+        assert res.returncode == 1
+        assert res.stderr.count("level=error") == 1 and "mounts[0] (/bad)" in res.stderr, res.stderr
+    assert ocirt("list", "-q").stdout == ""
+
+
 def test_exec(ocirt, bundle, tmp_path):
     c = cid()
     assert ocirt("run", "-d", "--bundle", bundle(args=["sleep", "30"]), c).returncode == 0
