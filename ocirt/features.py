@@ -10,7 +10,7 @@ def features():
         "ociVersionMin": OCI_VERSION_MIN,
         "ociVersionMax": OCI_VERSION_MAX,
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-        "mountOptions": sorted(set(_FLAGS) | set(PROPAGATION) | set(_RECURSIVE) | {"tmpcopyup"}),
+        "mountOptions": sorted(set(_FLAGS) | set(PROPAGATION) | set(_RECURSIVE) | {"tmpcopyup", "idmap", "ridmap"}),
         "linux": {
             "namespaces": sorted(TYPES),
             "capabilities": list(CAP_NAMES),
@@ -18,7 +18,7 @@ def features():
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
+            "mountExtensions": {"idmap": {"enabled": True}},
             "netDevices": {"enabled": True},
         },
         "annotations": {"org.opencontainers.ocirt.version": __version__},

@@ -154,7 +154,8 @@ def init(ctx, chan):
     rootfs.prepare(linux.get("rootfsPropagation"))
     if rootfs.host_ns:
         chan.send("hostmount", mnt_id=rootfs.mount_id())
-    rootfs.mount_all(config.get("mounts"), cgroup_ns=plan.has("cgroup"), before_cgroup_mount=enter_cgroup)
+    rootfs.mount_all(config.get("mounts"), cgroup_ns=plan.has("cgroup"), before_cgroup_mount=enter_cgroup,
+                     idmapped_fds=ctx.idmapped_fds)
     rootfs.create_devices(list(linux.get("devices") or []) + ctx.extra_devices)
     enter_cgroup()
 

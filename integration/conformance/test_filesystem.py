@@ -317,3 +317,106 @@ def test_readonly_and_masked_missing_paths_ignored(rt):
         config["linux"]["maskedPaths"] = ["/does/not/exist/either"]
     ctr = rt.container(sh("echo ok"), mutate=mutate)
     assert ctr.run() == "ok\n"
+
+
+# -- idmapped mounts (config.md "Mounts": uidMappings/gidMappings, options idmap/ridmap) --
+
+def owned_source(rt, name, owners):
+    """A host dir with one file per (name, uid, gid)."""
+    src = host_dir(rt, name)
+    for fname, uid, gid in owners:
+        path = os.path.join(src, fname)
+        with open(path, "w") as f:
+            f.write("x\n")
+        os.chown(path, uid, gid)
+    return src
+
+
+def idmapped(destination, source, options, uid_host=None, size=1):
+    def mutate(config):
+        mount = {"destination": destination, "type": "bind", "source": source, "options": options}
+        if uid_host is not None:
+            mount["uidMappings"] = [{"containerID": 0, "hostID": uid_host, "size": size}]
+            mount["gidMappings"] = [{"containerID": 0, "hostID": uid_host + 1, "size": size}]
+        config["mounts"].append(mount)
+    return mutate
+
+
+def test_idmapped_bind_mount(rt):
+    """config.md "Mounts" `uidMappings`/`gidMappings`: an id `containerID` on
+    the source filesystem is seen as `hostID` through the mount; ids outside
+    the mappings show as the overflow id.  The host's files are unchanged."""
+    src = owned_source(rt, "idsrc", [("zero", 0, 0), ("one", 1, 1)])
+    ctr = rt.container(sh("stat -c %u:%g /data/zero /data/one"),
+                       mutate=idmapped("/data", src, ["rbind", "idmap"], uid_host=1000))
+    assert ctr.run() == "1000:1001\n65534:65534\n"
+    st = os.stat(os.path.join(src, "zero"))
+    assert (st.st_uid, st.st_gid) == (0, 0)
+
+
+def test_idmapped_mount_mappings_alone_imply_idmap(rt):
+    """config.md "Mounts": mappings without the `idmap` option still make an
+    idmapped mount (never a plain bind that silently ignores them)."""
+    src = owned_source(rt, "idsrc", [("zero", 0, 0)])
+    ctr = rt.container(sh("stat -c %u:%g /data/zero"), mutate=idmapped("/data", src, ["rbind"], uid_host=2000))
+    assert ctr.run() == "2000:2001\n"
+
+
+@pytest.fixture
+def nested_owned_source(rt):
+    """An idmap-capable tree with a tmpfs below it, each holding a root-owned file."""
+    src = owned_source(rt, "nestedid", [("top", 0, 0)])
+    sub = os.path.join(src, "sub")
+    os.mkdir(sub)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "conformance-idsub", sub], check=True)
+    with open(os.path.join(sub, "inner"), "w") as f:
+        f.write("x\n")
+    yield src
+    subprocess.run(["umount", "-l", sub], check=True)
+
+
+@pytest.mark.parametrize("option,inner", [("idmap", "0:0"), ("ridmap", "3000:3001")])
+def test_idmap_maps_the_top_mount_ridmap_the_tree(rt, nested_owned_source, option, inner):
+    """runtime-spec 1.2 options: `idmap` maps only the mount itself, `ridmap`
+    every mount of an rbind tree."""
+    ctr = rt.container(sh("stat -c %u:%g /data/top /data/sub/inner"),
+                       mutate=idmapped("/data", nested_owned_source, ["rbind", option], uid_host=3000))
+    assert ctr.run() == f"3000:3001\n{inner}\n"
+
+
+def test_idmap_without_mappings_takes_the_user_namespace(rt):
+    """config.md "Mounts": `idmap` without mappings of its own uses the
+    container's user-namespace mappings, so files the source's root owns
+    belong to the container's root."""
+    src = owned_source(rt, "idsrc", [("zero", 0, 0)])
+
+    def mutate(config):
+        config["linux"]["namespaces"] = [{"type": t} for t in ("mount", "user", "pid", "ipc", "uts", "network")]
+        config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        config["mounts"] = [m for m in config["mounts"] if m["destination"] not in ("/sys", "/sys/fs/cgroup")]
+        idmapped("/data", src, ["rbind", "idmap"])(config)
+    ctr = rt.container(sh("stat -c %u:%g /data/zero"), mutate=mutate)
+    os.makedirs(os.path.join(ctr.rootfs, "data"))  # the container's root may not write the host-owned rootfs
+    assert ctr.run() == "0:0\n"
+
+
+@pytest.mark.parametrize("case", ["not-bind", "no-userns"])
+def test_idmapped_mount_refusals(rt, case):
+    """An idmapped mount that cannot be made is an error naming the mount,
+    not a plain mount: on a non-bind mount, or `idmap` with no mappings and
+    no user namespace to take them from."""
+    src = owned_source(rt, "idsrc", [("zero", 0, 0)])
+
+    def mutate(config):
+        if case == "not-bind":
+            config["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                                     "options": ["idmap"],
+                                     "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+                                     "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]})
+        else:
+            idmapped("/data", src, ["rbind", "idmap"])(config)
+    ctr = rt.container(["true"], mutate=mutate)
+    res = ctr.create(check=False)
+    assert res.returncode != 0
+    assert "/data" in res.stderr  # the error names the mount

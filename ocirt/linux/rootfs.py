@@ -78,9 +78,7 @@ class Mount:
                 self.propagation.append(PROPAGATION[opt])
             elif opt in _RECURSIVE:
                 self.recursive.append(_RECURSIVE[opt])
-            elif opt in ("idmap", "ridmap"):
-                raise OcirtError(f"config.json: mounts[{index}].options: {opt} mounts are not supported by ocirt yet")
-            elif opt == "tmpcopyup":
+            elif opt in ("idmap", "ridmap", "tmpcopyup"):  # idmap: made by the runtime side (linux/idmap.py)
                 continue
             else:
                 data.append(opt)  # unknown options are mount(2) data (spec)
@@ -177,14 +175,15 @@ class Rootfs:
         """The id of the rootfs bind made by prepare() (the top mount at path)."""
         return fd_mount_id(self.fd)
 
-    def mount_all(self, mounts, cgroup_ns, before_cgroup_mount=None):
+    def mount_all(self, mounts, cgroup_ns, before_cgroup_mount=None, idmapped_fds=None):
+        """``idmapped_fds``: {mount index: detached idmapped tree} for the idmapped bind mounts."""
         for i, m in enumerate(mounts or []):
             mount = Mount(i, m)
             if mount.type in ("cgroup", "cgroup2") and before_cgroup_mount:
                 before_cgroup_mount()  # the container's cgroup (namespace) must exist first
-            self.mount_one(mount, cgroup_ns)
+            self.mount_one(mount, cgroup_ns, (idmapped_fds or {}).get(i))
 
-    def mount_one(self, m, cgroup_ns):
+    def mount_one(self, m, cgroup_ns, idmapped_fd=None):
         if m.type == "cgroup" or m.type == "cgroup2":
             return self._mount_cgroup(m, cgroup_ns)
         source = m.source
@@ -205,7 +204,10 @@ class Rootfs:
         target = f"/proc/self/fd/{fd}"
         try:
             if m.is_bind:
-                lsys.mount(source, target, None, m.flags & (C.MS_BIND | C.MS_REC))
+                if idmapped_fd is not None:
+                    lsys.move_mount(idmapped_fd, "", fd, "", C.MOVE_MOUNT_F_EMPTY_PATH | C.MOVE_MOUNT_T_EMPTY_PATH)
+                else:
+                    lsys.mount(source, target, None, m.flags & (C.MS_BIND | C.MS_REC))
                 os.close(fd)  # the target is now the bind mount: re-resolve it
                 fd = self.open_in_root(m.destination.lstrip("/"))
                 target = f"/proc/self/fd/{fd}"
