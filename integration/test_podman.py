@@ -311,6 +311,18 @@ def test_uidmap(podman):
     assert res.stdout.split() == ["0", "200000", "65536"], res.stderr
 
 
+def test_idmapped_volume(podman, tmp_path):
+    """`--uidmap` + `-v SRC:DST:idmap`: the volume is an idmapped mount, so the
+    host's root-owned file belongs to the container's root (not to nobody)."""
+    src = tmp_path / "vol"
+    src.mkdir()
+    (src / "f").write_text("x\n")
+    os.chown(src / "f", 0, 0)
+    res = podman("run", "--rm", "--uidmap", "0:200000:65536", "--gidmap", "0:200000:65536",
+                 "-v", f"{src}:/data:idmap", IMAGE, "stat", "-c", "%u:%g", "/data/f")
+    assert res.stdout.strip() == "0:0", res.stdout + res.stderr
+
+
 def test_privileged(podman):
     """`--privileged`: every capability the host has, and host devices."""
     res = podman("run", "--rm", "--privileged", IMAGE, "sh", "-c",

@@ -194,7 +194,8 @@ class Rootfs:
             if not os.path.isabs(source):
                 source = os.path.join(self.bundle, source)
             try:
-                src_is_dir = stat.S_ISDIR(os.stat(source).st_mode)
+                # an idmapped tree was opened by the runtime side: its source may be out of init's reach
+                src_is_dir = stat.S_ISDIR((os.fstat(idmapped_fd) if idmapped_fd is not None else os.stat(source)).st_mode)
             except OSError as e:
                 raise OcirtError(f"config.json: {m.where()}: source {source}: {e.strerror}") from None
         try:
