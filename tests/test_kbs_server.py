@@ -32,8 +32,10 @@ def tee_key():
 def server(tmp_path_factory, chains):
     work = tmp_path_factory.mktemp("kbs")
     cache = vcek_cache_for(chains["trusted"], str(work / "vcek-cache"))
+    # reports are verified in a verifier process (the default on a machine with a spare CPU;
+    # named here so the tests take that path on any machine); --verifiers 0 is tested below
     srv = KbsServer(str(work), "--amd-roots", chains["trusted"], "--vcek-cache", cache,
-                    "--allow-sample-evidence", chains["trusted"])
+                    "--allow-sample-evidence", chains["trusted"], "--verifiers", "1")
     yield srv
     srv.stop()
 
@@ -359,7 +361,9 @@ def test_tls(tmp_path, tee_key, chains):
 
 def test_two_workers_share_sessions(tmp_path, tee_key, chains):
     cache = vcek_cache_for(chains["trusted"], str(tmp_path / "cache"))
-    srv = KbsServer(str(tmp_path), "--amd-roots", chains["trusted"], "--vcek-cache", cache, "--workers", "2")
+    # and each worker with a verifier process of its own
+    srv = KbsServer(str(tmp_path), "--amd-roots", chains["trusted"], "--vcek-cache", cache, "--workers", "2",
+                    "--verifiers", "1")
     try:
         assert srv.register("wl-w")[0] == 200
         # each request is a new connection, so auth/attest/key land on either worker
@@ -368,6 +372,71 @@ def test_two_workers_share_sessions(tmp_path, tee_key, chains):
     finally:
         srv.stop()
     assert srv.proc.returncode == 0
+
+
+def test_verification_in_the_serving_process(tmp_path, tee_key, chains):
+    """--verifiers 0: the worker verifies reports itself; flows and refusals are the same."""
+    cache = vcek_cache_for(chains["trusted"], str(tmp_path / "cache"))
+    srv = KbsServer(str(tmp_path), "--amd-roots", chains["trusted"], "--vcek-cache", cache, "--verifiers", "0")
+    try:
+        assert _children(srv.proc.pid) == []
+        assert srv.register("wl-inline")[0] == 200
+        g = Guest(srv, tee_key, chains["trusted"], "wl-inline")
+        assert g.flow() == b"correct horse battery staple"
+        g.auth()
+        assert_refused(g.attest(g.evidence(measurement=bytes(48))), 403, "measurement")
+        g.auth()
+        bad = bytearray(g.evidence())
+        bad[0x2E8] ^= 1
+        assert_refused(g.attest(bytes(bad)), 403, "report_signature")
+    finally:
+        srv.stop()
+
+
+def _children(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
+def test_a_dead_verifier_process_is_replaced_by_the_server_itself(tmp_path, tee_key, chains):
+    """A verifier process that dies costs no flow: the worker verifies in its place, says so in
+    the audit log, and still refuses what it must."""
+    import signal
+    import time
+    cache = vcek_cache_for(chains["trusted"], str(tmp_path / "cache"))
+    srv = KbsServer(str(tmp_path), "--amd-roots", chains["trusted"], "--vcek-cache", cache, "--verifiers", "2")
+    try:
+        assert srv.register("wl-v")[0] == 200
+        assert Guest(srv, tee_key, chains["trusted"], "wl-v").flow() == b"correct horse battery staple"
+        helpers = _children(srv.proc.pid)
+        assert len(helpers) == 2
+        for pid in helpers:
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while ((sum(e["event"] == "error" for e in srv.audit()) < 2 or _children(srv.proc.pid))
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        errors = [e["reason"] for e in srv.audit() if e["event"] == "error"]
+        assert len(errors) == 2 and all("verifier process" in r for r in errors), errors
+        assert _children(srv.proc.pid) == []  # reaped
+        assert Guest(srv, tee_key, chains["trusted"], "wl-v").flow() == b"correct horse battery staple"
+        g = Guest(srv, tee_key, chains["trusted"], "wl-v")
+        g.auth()
+        assert_refused(g.attest(g.evidence(measurement=bytes(48))), 403, "measurement")
+    finally:
+        srv.stop()
+    assert srv.proc.returncode == 0
+
+
+def test_verifier_processes_end_with_the_server(tmp_path, chains):
+    srv = KbsServer(str(tmp_path), "--amd-roots", chains["trusted"], "--verifiers", "2")
+    assert srv.request("GET", "/")[0] == 401  # serving: the verifiers were forked before the loop started
+    helpers = _children(srv.proc.pid)
+    assert len(helpers) == 2
+    srv.stop()
+    assert srv.proc.returncode == 0
+    for pid in helpers:
+        assert not os.path.exists(f"/proc/{pid}")
 
 
 def test_one_worker_owns_its_sqlite_database(tmp_path, tee_key, chains):
