@@ -78,8 +78,14 @@ class ServerConfig:
         self.min_tcb = protocol.parse_min_tcb(min_tcb, "--min-tcb") if isinstance(min_tcb, str) else min_tcb
         self.audit_log, self.workers = audit_log, int(workers)
         # report verifier processes beside each worker; None: one when a CPU is left over
-        self.verifiers = int(verifiers) if verifiers is not None else (
-            1 if (os.cpu_count() or 1) > self.workers else 0)
+        self.verifiers = int(verifiers) if verifiers is not None else (1 if _usable_cpus() > self.workers else 0)
+
+
+def _usable_cpus():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 class Audit:
