@@ -83,14 +83,3 @@ def test_only_plain_values_are_unpickled():
         with pytest.raises(pickle.UnpicklingError, match="only plain values"):
             pool._loads(pickle.dumps(value))
 
-
-def test_serve_takes_one_verifier_when_a_cpu_is_spare(monkeypatch):
-    from ocirt.kbs import server
-
-    def config(**kw):
-        return server.ServerConfig(db=":memory:", secret_key_file="unused", **kw)
-    monkeypatch.setattr(server, "_usable_cpus", lambda: 2)
-    assert config().verifiers == 1 and config(workers=2).verifiers == 0
-    monkeypatch.setattr(server, "_usable_cpus", lambda: 1)
-    assert config().verifiers == 0
-    assert config(verifiers=3).verifiers == 3 and config(verifiers=0).verifiers == 0

@@ -5,6 +5,7 @@ for AMD's) and finds the test VCEK in ``--vcek-cache``; reports are signed
 by that VCEK in the real 1184-byte layout.  A second chain the server does
 not trust provides the wrong-chain case.
 """
+import asyncio
 import concurrent.futures
 import json
 import os
@@ -514,6 +515,52 @@ def test_vcek_fetched_from_a_kds_and_cached(tmp_path, tee_key, chains):
         assert Guest(srv, tee_key, chains["trusted"], "wl-kds").flow() == b"correct horse battery staple"
     finally:
         srv.stop()
+
+
+# --- the serving process in-process ----------------------------------------------
+
+def test_serve_takes_one_verifier_when_a_cpu_is_spare(monkeypatch):
+    from ocirt.kbs import server
+
+    def config(**kw):
+        return server.ServerConfig(db=":memory:", secret_key_file="unused", **kw)
+    monkeypatch.setattr(server, "_usable_cpus", lambda: 2)
+    assert config().verifiers == 1 and config(workers=2).verifiers == 0
+    monkeypatch.setattr(server, "_usable_cpus", lambda: 1)
+    assert config().verifiers == 0
+    assert config(verifiers=3).verifiers == 3 and config(verifiers=0).verifiers == 0
+
+
+def test_purge_runs_every_interval_and_audits_one_line_per_outage(tmp_path, monkeypatch):
+    """Small purges often (a big one holds the event loop), and a failing database is audited
+    once per outage, not once per attempt."""
+    import json
+    from ocirt.kbs import server
+
+    class FlakyStorage:
+        def __init__(self):
+            self.calls = 0
+
+        def purge_expired(self, before):
+            self.calls += 1
+            if 3 <= self.calls <= 6 or self.calls == 9:
+                raise OSError(f"database busy ({self.calls})")
+            return 0
+
+    audit = tmp_path / "audit.log"
+    config = server.ServerConfig(db=":memory:", secret_key_file=str(tmp_path / "key"), audit_log=str(audit))
+    db = FlakyStorage()
+    kbs = server.KBS(config, storage=db)
+    monkeypatch.setattr(server, "PURGE_INTERVAL", 0.01)
+
+    async def go():
+        task = asyncio.ensure_future(kbs._purge_loop())
+        while db.calls < 12:
+            await asyncio.sleep(0.01)
+        task.cancel()
+    asyncio.run(go())
+    lines = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [e["reason"] for e in lines] == ["purging sessions: database busy (3)", "purging sessions: database busy (9)"]
 
 
 # --- and after all of that ----------------------------------------------------------
