@@ -431,10 +431,12 @@ def test_a_dead_verifier_process_is_replaced_by_the_server_itself(tmp_path, tee_
 
 def test_verifier_processes_end_with_the_server(tmp_path, chains):
     srv = KbsServer(str(tmp_path), "--amd-roots", chains["trusted"], "--verifiers", "2")
-    assert srv.request("GET", "/")[0] == 401  # serving: the verifiers were forked before the loop started
-    helpers = _children(srv.proc.pid)
-    assert len(helpers) == 2
-    srv.stop()
+    try:
+        assert srv.request("GET", "/")[0] == 401  # serving: the verifiers were forked before the loop started
+        helpers = _children(srv.proc.pid)
+        assert len(helpers) == 2
+    finally:
+        srv.stop()
     assert srv.proc.returncode == 0
     for pid in helpers:
         assert not os.path.exists(f"/proc/{pid}")
