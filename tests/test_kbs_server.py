@@ -5,6 +5,7 @@ for AMD's) and finds the test VCEK in ``--vcek-cache``; reports are signed
 by that VCEK in the real 1184-byte layout.  A second chain the server does
 not trust provides the wrong-chain case.
 """
+import asyncio
 import concurrent.futures
 import json
 import os
@@ -32,8 +33,10 @@ def tee_key():
 def server(tmp_path_factory, chains):
     work = tmp_path_factory.mktemp("kbs")
     cache = vcek_cache_for(chains["trusted"], str(work / "vcek-cache"))
+    # reports are verified in a verifier process (the default on a machine with a spare CPU;
+    # named here so the tests take that path on any machine); --verifiers 0 is tested below
     srv = KbsServer(str(work), "--amd-roots", chains["trusted"], "--vcek-cache", cache,
-                    "--allow-sample-evidence", chains["trusted"])
+                    "--allow-sample-evidence", chains["trusted"], "--verifiers", "1")
     yield srv
     srv.stop()
 
@@ -359,7 +362,9 @@ def test_tls(tmp_path, tee_key, chains):
 
 def test_two_workers_share_sessions(tmp_path, tee_key, chains):
     cache = vcek_cache_for(chains["trusted"], str(tmp_path / "cache"))
-    srv = KbsServer(str(tmp_path), "--amd-roots", chains["trusted"], "--vcek-cache", cache, "--workers", "2")
+    # and each worker with a verifier process of its own
+    srv = KbsServer(str(tmp_path), "--amd-roots", chains["trusted"], "--vcek-cache", cache, "--workers", "2",
+                    "--verifiers", "1")
     try:
         assert srv.register("wl-w")[0] == 200
         # each request is a new connection, so auth/attest/key land on either worker
@@ -368,6 +373,73 @@ def test_two_workers_share_sessions(tmp_path, tee_key, chains):
     finally:
         srv.stop()
     assert srv.proc.returncode == 0
+
+
+def test_verification_in_the_serving_process(tmp_path, tee_key, chains):
+    """--verifiers 0: the worker verifies reports itself; flows and refusals are the same."""
+    cache = vcek_cache_for(chains["trusted"], str(tmp_path / "cache"))
+    srv = KbsServer(str(tmp_path), "--amd-roots", chains["trusted"], "--vcek-cache", cache, "--verifiers", "0")
+    try:
+        assert _children(srv.proc.pid) == []
+        assert srv.register("wl-inline")[0] == 200
+        g = Guest(srv, tee_key, chains["trusted"], "wl-inline")
+        assert g.flow() == b"correct horse battery staple"
+        g.auth()
+        assert_refused(g.attest(g.evidence(measurement=bytes(48))), 403, "measurement")
+        g.auth()
+        bad = bytearray(g.evidence())
+        bad[0x2E8] ^= 1
+        assert_refused(g.attest(bytes(bad)), 403, "report_signature")
+    finally:
+        srv.stop()
+
+
+def _children(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
+def test_a_dead_verifier_process_is_replaced_by_the_server_itself(tmp_path, tee_key, chains):
+    """A verifier process that dies costs no flow: the worker verifies in its place, says so in
+    the audit log, and still refuses what it must."""
+    import signal
+    import time
+    cache = vcek_cache_for(chains["trusted"], str(tmp_path / "cache"))
+    srv = KbsServer(str(tmp_path), "--amd-roots", chains["trusted"], "--vcek-cache", cache, "--verifiers", "2")
+    try:
+        assert srv.register("wl-v")[0] == 200
+        assert Guest(srv, tee_key, chains["trusted"], "wl-v").flow() == b"correct horse battery staple"
+        helpers = _children(srv.proc.pid)
+        assert len(helpers) == 2
+        for pid in helpers:
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while ((sum(e["event"] == "error" for e in srv.audit()) < 2 or _children(srv.proc.pid))
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        errors = [e["reason"] for e in srv.audit() if e["event"] == "error"]
+        assert len(errors) == 2 and all("verifier process" in r for r in errors), errors
+        assert _children(srv.proc.pid) == []  # reaped
+        assert Guest(srv, tee_key, chains["trusted"], "wl-v").flow() == b"correct horse battery staple"
+        g = Guest(srv, tee_key, chains["trusted"], "wl-v")
+        g.auth()
+        assert_refused(g.attest(g.evidence(measurement=bytes(48))), 403, "measurement")
+    finally:
+        srv.stop()
+    assert srv.proc.returncode == 0
+
+
+def test_verifier_processes_end_with_the_server(tmp_path, chains):
+    srv = KbsServer(str(tmp_path), "--amd-roots", chains["trusted"], "--verifiers", "2")
+    try:
+        assert srv.request("GET", "/")[0] == 401  # serving: the verifiers were forked before the loop started
+        helpers = _children(srv.proc.pid)
+        assert len(helpers) == 2
+    finally:
+        srv.stop()
+    assert srv.proc.returncode == 0
+    for pid in helpers:
+        assert not os.path.exists(f"/proc/{pid}")
 
 
 def test_one_worker_owns_its_sqlite_database(tmp_path, tee_key, chains):
@@ -445,6 +517,52 @@ def test_vcek_fetched_from_a_kds_and_cached(tmp_path, tee_key, chains):
         assert Guest(srv, tee_key, chains["trusted"], "wl-kds").flow() == b"correct horse battery staple"
     finally:
         srv.stop()
+
+
+# --- the serving process in-process ----------------------------------------------
+
+def test_serve_takes_one_verifier_when_a_cpu_is_spare(monkeypatch):
+    from ocirt.kbs import server
+
+    def config(**kw):
+        return server.ServerConfig(db=":memory:", secret_key_file="unused", **kw)
+    monkeypatch.setattr(server, "_usable_cpus", lambda: 2)
+    assert config().verifiers == 1 and config(workers=2).verifiers == 0
+    monkeypatch.setattr(server, "_usable_cpus", lambda: 1)
+    assert config().verifiers == 0
+    assert config(verifiers=3).verifiers == 3 and config(verifiers=0).verifiers == 0
+
+
+def test_purge_runs_every_interval_and_audits_one_line_per_outage(tmp_path, monkeypatch):
+    """Small purges often (a big one holds the event loop), and a failing database is audited
+    once per outage, not once per attempt."""
+    import json
+    from ocirt.kbs import server
+
+    class FlakyStorage:
+        def __init__(self):
+            self.calls = 0
+
+        def purge_expired(self, before):
+            self.calls += 1
+            if 3 <= self.calls <= 6 or self.calls == 9:
+                raise OSError(f"database busy ({self.calls})")
+            return 0
+
+    audit = tmp_path / "audit.log"
+    config = server.ServerConfig(db=":memory:", secret_key_file=str(tmp_path / "key"), audit_log=str(audit))
+    db = FlakyStorage()
+    kbs = server.KBS(config, storage=db)
+    monkeypatch.setattr(server, "PURGE_INTERVAL", 0.01)
+
+    async def go():
+        task = asyncio.ensure_future(kbs._purge_loop())
+        while db.calls < 12:
+            await asyncio.sleep(0.01)
+        task.cancel()
+    asyncio.run(go())
+    lines = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [e["reason"] for e in lines] == ["purging sessions: database busy (3)", "purging sessions: database busy (9)"]
 
 
 # --- and after all of that ----------------------------------------------------------

@@ -153,6 +153,30 @@ def test_memory_sessions_purge_by_expiry_heap(tmp_path):
         db.close()
 
 
+def test_memory_sessions_stay_out_of_the_cycle_collector(tmp_path):
+    """Records of plain values: after one collection none of them is tracked, so a full
+    collection does not grow with the number of open sessions."""
+    import gc
+    db = storage.open_storage(str(tmp_path / "kbs.db"), sessions="memory")
+    try:
+        db.put_workload(_workload())
+        now = time.time()
+        for i in range(300):
+            assert db.create_session(Session(f"s{i}", "w1", "snp", SESSION_NEW, now + 60))
+        for i in range(0, 300, 3):
+            assert db.consume_nonce(f"s{i}", now) and db.authorize(f"s{i}", "bW9k", "AQAB", now + 60)
+        for i in range(0, 300, 6):
+            assert db.release(f"s{i}", "w1", now).k_mod == "bW9k"
+        gc.collect()
+        records = list(db._sessions.values()) + db._expiry
+        assert len(records) == 300 + 400 and not any(gc.is_tracked(r) for r in records)
+        assert not gc.is_tracked(db._sessions)
+        assert db.get_session("s0").state == "released" and db.get_session("s0").k_mod is None
+        assert db.get_session("s3").state == "attested" and db.get_session("s1").state == "new"
+    finally:
+        db.close()
+
+
 def test_memory_sessions_limit(tmp_path, monkeypatch):
     monkeypatch.setattr(storage.MemorySessions, "MAX_SESSIONS", 3)
     db = storage.open_storage(str(tmp_path / "kbs.db"), sessions="memory")

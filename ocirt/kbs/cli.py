@@ -63,6 +63,9 @@ def _parser(verb):
         p.add_argument("--min-tcb", help="server-wide minimum TCB, e.g. bootloader=3,tee=0,snp=8,microcode=115")
         p.add_argument("--audit-log", help="append audit lines (JSON) here instead of stderr")
         p.add_argument("--workers", type=int, default=1, help="worker processes sharing the socket")
+        p.add_argument("--verifiers", type=int, default=None,
+                       help="report verifier processes beside each worker (default: 1 when the machine has "
+                            "more CPUs than workers, else 0; 0 verifies in the worker itself)")
     elif verb == "unlock":
         p.add_argument("--disk", default="/dev/vda", help="the workload disk (default /dev/vda)")
         p.add_argument("--evidence", default="auto", choices=["auto", "tsm", "sev-guest", "sample"])
@@ -120,7 +123,8 @@ def cmd_serve(argv):
                           tls_cert=args.tls_cert, tls_key=args.tls_key, session_ttl=args.session_ttl,
                           max_body=args.max_body, allow_sample_evidence=args.allow_sample_evidence,
                           amd_roots=args.amd_roots, vcek_cache=args.vcek_cache, kds_url=args.kds_url,
-                          min_tcb=args.min_tcb, audit_log=args.audit_log, workers=args.workers)
+                          min_tcb=args.min_tcb, audit_log=args.audit_log, workers=args.workers,
+                          verifiers=args.verifiers)
     if config.admin_token_digest is None and not config.open_registration:
         print(f"{PROG}: warning: no admin token: registration and deletion are disabled", file=sys.stderr)
     return serve(config)

@@ -20,6 +20,7 @@ Errors are plain-text bodies with a 4xx status, like reference-kbs's
 """
 import asyncio
 import base64
+import gc
 import hashlib
 import hmac
 import json
@@ -37,8 +38,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from ocirt.errors import OcirtError
 from ocirt.kbs import protocol
 from ocirt.kbs.protocol import PREFIX, SESSION_COOKIE, ProtocolError
-from ocirt.kbs.storage import (SESSION_ATTESTED, SESSION_NEW, SESSION_RELEASED, Session, SecretKey, SessionLimit,
-                               Workload, is_postgres, open_storage)
+from ocirt.kbs.pool import HelperGone, ProcessPool
+from ocirt.kbs.storage import (SESSION_ATTESTED, SESSION_NEW, SESSION_RELEASED, SESSION_USED, Session, SecretKey,
+                               SessionLimit, Workload, is_postgres, open_storage)
 
 POLICY_DEBUG = 1 << 19          # SNP guest policy bit 19 (attestation.md §6)
 # TCB_VERSION byte positions (attestation.md §6)
@@ -48,6 +50,7 @@ TCB_LAYOUT = {
     "turin": {"fmc": 0, "bootloader": 1, "tee": 2, "snp": 3, "microcode": 7},
 }
 PURGE_GRACE = 120.0             # seconds an expired session is kept before it is deleted
+PURGE_INTERVAL = 1.0            # seconds between purges of expired sessions
 SAMPLE_PRODUCT = "milan"        # sample reports use Milan's TCB layout (ocirt.kbs.sample)
 
 
@@ -63,7 +66,7 @@ class ServerConfig:
     def __init__(self, *, db, secret_key_file, host="127.0.0.1", port=8000, admin_token=None,
                  open_registration=False, tls_cert=None, tls_key=None, session_ttl=300.0, max_body=64 * 1024,
                  allow_sample_evidence=None, amd_roots=None, vcek_cache=None, kds_url=None, min_tcb=None,
-                 audit_log=None, workers=1):
+                 audit_log=None, workers=1, verifiers=None):
         self.db, self.secret_key_file, self.host, self.port = db, secret_key_file, host, port
         # only a digest of the admin token stays in memory
         self.admin_token_digest = hashlib.sha256(admin_token.encode()).digest() if admin_token else None
@@ -75,6 +78,15 @@ class ServerConfig:
         self.vcek_cache, self.kds_url = vcek_cache, kds_url
         self.min_tcb = protocol.parse_min_tcb(min_tcb, "--min-tcb") if isinstance(min_tcb, str) else min_tcb
         self.audit_log, self.workers = audit_log, int(workers)
+        # report verifier processes beside each worker; None: one when a CPU is left over
+        self.verifiers = int(verifiers) if verifiers is not None else (1 if _usable_cpus() > self.workers else 0)
+
+
+def _usable_cpus():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 class Audit:
@@ -191,6 +203,17 @@ class Verifier:
             raise Refusal(403, f"attestation refused: {result.first_failure()}")
         self.check_policy(att.report, product, workload)
 
+    def check_plain(self, tee, gen, report, cert_chain, k_mod, k_exp, nonce, launch_measurement, allow_debug,
+                    min_tcb):
+        """``check`` on plain values, as run in a verifier process: None, or (status, reason) refused."""
+        try:
+            self.check(Session(nonce, None, tee, SESSION_USED, 0.0),
+                       Workload(None, launch_measurement, "", b"", allow_debug, min_tcb),
+                       protocol.Attestation(k_mod, k_exp, gen, report, cert_chain), nonce)
+        except Refusal as r:
+            return r.status, r.reason
+        return None
+
     def check_policy(self, raw, product, workload):
         # Read from the signed bytes directly (attestation.md §6): policy u64 at 0x008,
         # reported_tcb at 0x180 (the TCB the VCEK is bound to).
@@ -207,8 +230,10 @@ class Verifier:
 
 
 class KBS:
-    def __init__(self, config, storage=None):
+    def __init__(self, config, storage=None, verifier_pool=None):
         self.config = config
+        # verifier processes (ProcessPool running Verifier.check_plain), or None: verify here
+        self.verifier_pool = verifier_pool
         # one process alone on an SQLite database keeps sessions in memory (no database write per
         # flow); several workers, or replicas on PostgreSQL, share them through the database
         self.storage = storage or open_storage(
@@ -321,18 +346,38 @@ class KBS:
         if workload is None:
             raise Refusal(404, f"workload {wid!r} is no longer registered", wid)
         try:
-            if self.config.kds_url:
-                # a VCEK download may block for seconds: keep the event loop serving meanwhile
-                await asyncio.get_running_loop().run_in_executor(
-                    None, self.verifier.check, session, workload, att, sid)
-            else:
-                self.verifier.check(session, workload, att, sid)
+            await self._verify(session, workload, att, sid)
         except Refusal as r:
             r.workload_id = wid
             raise
         self.storage.authorize(sid, att.k_mod, att.k_exp, now + self.config.session_ttl)
         self.audit("attested", request, workload_id=wid, session_id=sid)
         return web.Response(status=200)
+
+    async def _verify(self, session, workload, att, nonce):
+        """Verifier.check, in a verifier process when there is one (the ECDSA check holds the GIL:
+        a process is what lets it run on another CPU while this one keeps serving)."""
+        if self.verifier_pool is not None and len(self.verifier_pool):
+            try:
+                refused = await self.verifier_pool.call(
+                    session.tee, att.gen, att.report, att.cert_chain, att.k_mod, att.k_exp, nonce,
+                    workload.launch_measurement, workload.allow_debug, workload.min_tcb)
+            except HelperGone:
+                pass  # it died with this request: verify here instead (on_lost audited it)
+            else:
+                if refused is not None:
+                    raise Refusal(*refused)
+                return
+        if self.config.kds_url:
+            # a VCEK download may block for seconds: keep the event loop serving meanwhile
+            await asyncio.get_running_loop().run_in_executor(None, self.verifier.check, session, workload, att, nonce)
+        else:
+            self.verifier.check(session, workload, att, nonce)
+
+    def verifier_lost(self, pid):
+        self.audit("error", None, status=500, reason=f"verifier process {pid} exited; "
+                                                     f"{len(self.verifier_pool)} left, verifying in the server "
+                                                     "process when none is")
 
     async def key(self, request):
         wid = request.match_info["workload_id"]
@@ -384,13 +429,20 @@ class KBS:
         return web.json_response(self.storage.list_workloads())
 
     async def _purge_loop(self):
+        # every second, so each purge removes one second's worth of sessions: a busy server
+        # expires ~1,400 a second, and purging a minute's worth at once held the event loop
+        # for ~100 ms (the expiry index/heap makes an empty purge cheap)
+        failing = False
         while True:
-            await asyncio.sleep(min(60.0, max(1.0, self.config.session_ttl)))
+            await asyncio.sleep(PURGE_INTERVAL)
             try:
                 # keep expired sessions a while, so a late guest hears "expired", not "unknown"
                 self.storage.purge_expired(time.time() - PURGE_GRACE)
+                failing = False
             except Exception as e:  # the database may be briefly busy; try again next round
-                self.audit("error", None, status=500, reason=f"purging sessions: {e}")
+                if not failing:  # one audit line per outage, not one a second
+                    self.audit("error", None, status=500, reason=f"purging sessions: {e}")
+                failing = True
 
     def app(self):
         app = web.Application(client_max_size=self.config.max_body, middlewares=[self.refusals])
@@ -419,8 +471,11 @@ def _ssl_context(config):
     return ctx
 
 
-async def _run(config, sock, ssl_ctx):
-    kbs = KBS(config)
+async def _run(config, sock, ssl_ctx, verifier_pool=None):
+    kbs = KBS(config, verifier_pool=verifier_pool)
+    if verifier_pool is not None:
+        verifier_pool.on_lost = kbs.verifier_lost
+        await verifier_pool.start()
     # idle keep-alive connections are dropped after 15 s: a guest needs three quick requests
     runner = web.AppRunner(kbs.app(), access_log=None, handle_signals=False, keepalive_timeout=15.0)
     await runner.setup()
@@ -430,10 +485,22 @@ async def _run(config, sock, ssl_ctx):
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     purge = asyncio.ensure_future(kbs._purge_loop())
+    # what start-up made (modules, routes, trust roots) lives as long as the server: move it out
+    # of the cycle collector's generations, so a full collection walks only what serving made
+    gc.freeze()
     await stop.wait()
     purge.cancel()
     await runner.cleanup()
+    if verifier_pool is not None:
+        verifier_pool.close()
     kbs.storage.close()
+
+
+def _verifier_pool(config, sock):
+    """Fork the verifier processes of one worker (before its event loop starts)."""
+    if config.verifiers <= 0:
+        return None
+    return ProcessPool(config.verifiers, Verifier(config).check_plain, close_in_helpers=[sock])
 
 
 def _run_loop(coro):
@@ -475,7 +542,7 @@ def serve(config):
               file=sys.stderr, flush=True)
     print(f"ocirt-kbs listening on {scheme}://{config.host}:{port}{PREFIX}", flush=True)
     if workers == 1:
-        _run_loop(_run(config, sockets[0], ssl_ctx))
+        _run_loop(_run(config, sockets[0], ssl_ctx, _verifier_pool(config, sockets[0])))
         return 0
     children = []
     for mine in sockets:
@@ -486,7 +553,7 @@ def serve(config):
                 for other in sockets:
                     if other is not mine:
                         other.close()
-                _run_loop(_run(config, mine, ssl_ctx))
+                _run_loop(_run(config, mine, ssl_ctx, _verifier_pool(config, mine)))
             except BaseException:
                 code = 1
             os._exit(code)

@@ -241,6 +241,15 @@ class PostgresStorage(SQLStorage):
             return super()._run(sql, args)
 
 
+# MemorySessions' record of one session: a tuple of str/float/None, which the cycle collector
+# untracks (see MemorySessions)
+_WID, _TEE, _STATE, _EXPIRES, _KMOD, _KEXP = range(6)
+
+
+def _record(workload_id, tee, state, expires_at, k_mod, k_exp):
+    return (workload_id, tee, state, float(expires_at), k_mod, k_exp)
+
+
 class SessionLimit(OcirtError):
     """Too many open sessions held in memory (see MemorySessions.MAX_SESSIONS)."""
 
@@ -255,13 +264,18 @@ class MemorySessions(Storage):
     however the calls interleave.  Expiry is kept in a heap, so purging costs the
     expired sessions, not all of them.  Sessions are lost on restart: a guest in the
     middle of its flow then hears "unknown session" and starts again.
+
+    Each session is kept as a tuple of strings and numbers (``_record``), not a Session:
+    CPython's cycle collector stops tracking such tuples (and the heap's entries), so a
+    full collection does not walk the hundreds of thousands of sessions a busy server
+    holds for their TTL, which would stall every request for tens of milliseconds.
     """
     MAX_SESSIONS = 1_000_000  # ~250 bytes each; beyond it auth is refused until sessions expire
 
     def __init__(self, sql, lock_fd=None):
         import threading
         self.sql, self._lock_fd = sql, lock_fd
-        self._sessions = {}      # session_id -> Session (the stored one; callers get copies)
+        self._sessions = {}      # session_id -> _record(...) tuple; callers get Session copies
         self._expiry = []        # heap of (expires_at, session_id); stale entries are skipped
         self._workloads = {}     # workload_id -> Workload, filled on first use
         self._mutex = threading.Lock()
@@ -296,14 +310,14 @@ class MemorySessions(Storage):
 
     def _drop_sessions_of(self, workload_id):
         # sessions attested against the previous registration must not release the new secret
-        for sid in [sid for sid, s in self._sessions.items() if s.workload_id == workload_id]:
+        for sid in [sid for sid, r in self._sessions.items() if r[_WID] == workload_id]:
             del self._sessions[sid]
 
     # --- sessions ---------------------------------------------------------------------
 
     @staticmethod
-    def _copy(s):
-        return Session(s.session_id, s.workload_id, s.tee, s.state, s.expires_at, s.k_mod, s.k_exp)
+    def _session(session_id, r):
+        return Session(session_id, r[_WID], r[_TEE], r[_STATE], r[_EXPIRES], r[_KMOD], r[_KEXP])
 
     def create_session(self, s):
         import heapq
@@ -316,40 +330,43 @@ class MemorySessions(Storage):
                     raise SessionLimit(f"{len(self._sessions)} sessions are open; try again later")
             if s.session_id in self._sessions:
                 return False
-            self._sessions[s.session_id] = self._copy(s)
+            self._sessions[s.session_id] = _record(s.workload_id, s.tee, s.state, s.expires_at, s.k_mod, s.k_exp)
             heapq.heappush(self._expiry, (s.expires_at, s.session_id))
         return True
 
     def get_session(self, session_id):
-        s = self._sessions.get(session_id)
-        return self._copy(s) if s is not None else None
+        r = self._sessions.get(session_id)
+        return self._session(session_id, r) if r is not None else None
 
     def consume_nonce(self, session_id, now):
         with self._mutex:
-            s = self._sessions.get(session_id)
-            if s is None or s.state != SESSION_NEW or s.expires_at <= now:
+            r = self._sessions.get(session_id)
+            if r is None or r[_STATE] != SESSION_NEW or r[_EXPIRES] <= now:
                 return None
-            s.state = SESSION_USED
-            return self._copy(s)
+            r = self._sessions[session_id] = _record(r[_WID], r[_TEE], SESSION_USED, r[_EXPIRES], r[_KMOD],
+                                                     r[_KEXP])
+            return self._session(session_id, r)
 
     def authorize(self, session_id, k_mod, k_exp, expires_at):
         import heapq
         with self._mutex:
-            s = self._sessions.get(session_id)
-            if s is None or s.state != SESSION_USED:
+            r = self._sessions.get(session_id)
+            if r is None or r[_STATE] != SESSION_USED:
                 return False
-            s.state, s.k_mod, s.k_exp, s.expires_at = SESSION_ATTESTED, k_mod, k_exp, expires_at
+            self._sessions[session_id] = _record(r[_WID], r[_TEE], SESSION_ATTESTED, expires_at, k_mod, k_exp)
             heapq.heappush(self._expiry, (expires_at, session_id))
             return True
 
     def release(self, session_id, workload_id, now):
         with self._mutex:
-            s = self._sessions.get(session_id)
-            if s is None or s.state != SESSION_ATTESTED or s.expires_at <= now or s.workload_id != workload_id:
+            r = self._sessions.get(session_id)
+            if (r is None or r[_STATE] != SESSION_ATTESTED or r[_EXPIRES] <= now
+                    or r[_WID] != workload_id):
                 return None
-            out = self._copy(s)
-            out.state = s.state = SESSION_RELEASED
-            s.k_mod = s.k_exp = None  # not needed any more; the record stays for "already released"
+            out = self._session(session_id, r)
+            out.state = SESSION_RELEASED
+            # the TEE key is not needed any more; the record stays for "already released"
+            self._sessions[session_id] = _record(r[_WID], r[_TEE], SESSION_RELEASED, r[_EXPIRES], None, None)
             return out
 
     def purge_expired(self, now):
@@ -361,8 +378,8 @@ class MemorySessions(Storage):
         removed, heap = 0, self._expiry
         while heap and heap[0][0] <= now:
             _, sid = heapq.heappop(heap)
-            s = self._sessions.get(sid)
-            if s is not None and s.expires_at <= now:  # else: an entry made stale by authorize
+            r = self._sessions.get(sid)
+            if r is not None and r[_EXPIRES] <= now:  # else: an entry made stale by authorize
                 del self._sessions[sid]
                 removed += 1
         return removed
