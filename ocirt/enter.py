@@ -68,9 +68,10 @@ def build_process(container, opts, args):
 
 def exec_in(container, req: ExecRequest):
     from ocirt.cgroups import MigrationWarmup
+    warmup = MigrationWarmup(start=bool(container.cgroup))
     if not container.cgroup:
+        warmup.finish()  # the launcher's, if it started one: nothing to migrate into
         return _exec_in(container, req, None)
-    warmup = MigrationWarmup()
     try:
         return _exec_in(container, req, warmup)
     finally:

@@ -1,5 +1,6 @@
 """The native `ocirt` launcher (ocirt/launcher): built for a probe module, it must behave as `python3 -IS script` would."""
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -26,6 +27,19 @@ PROBE = textwrap.dedent('''
             sys.exit(int(sys.argv[2]))
         if mode == "raise":
             raise RuntimeError("probe failure")
+        if sys.argv[-1] == "warmup-probe":
+            pid = getattr(sys, "_ocirt_cgroup_warmup", None)
+            if pid is None:
+                print("none")
+                return 0
+            with open(f"/proc/{pid}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            same = open(f"/proc/{pid}/cgroup").read() == open("/proc/self/cgroup").read()
+            fds = os.listdir(f"/proc/{pid}/fd")
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            print(parent == os.getpid(), same, len(fds))
+            return 0
         if mode == "stdout-closed":
             sys.stdout.write("x" * 10)  # buffered: fails only at the final flush
             return 0
@@ -83,3 +97,26 @@ def test_ocirt_binary_of_the_test_suite_is_native():
         pytest.skip("OCIRT_BIN names another runtime binary")
     with open(ocirt_bin(), "rb") as f:
         assert f.read(4) == b"\x7fELF"
+
+
+@pytest.mark.parametrize("argv,started", [
+    (["create", "--bundle", "b"], True), (["--root", "/r", "run", "x"], True), (["--debug", "exec", "x"], True),
+    (["--log=/l", "--log-format", "json", "create"], True), (["state", "x"], False), (["--root", "create", "state"], False),
+    (["--", "run"], True), ([], False)])
+def test_cgroup_warmup_started_before_python_for_migrating_verbs(probe, argv, started):
+    """create/run/exec get MigrationWarmup's child from C before the
+    interpreter starts: our child, in our cgroup, holding one fd (its
+    cgroup.procs), handed over as sys._ocirt_cgroup_warmup."""
+    out = run(probe, *argv, "warmup-probe").stdout.split()
+    assert out == (["True", "True", "1"] if started else ["none"])
+
+
+def test_launcher_knows_the_boolean_global_flags():
+    """launcher.c skips the value of every global flag but the boolean ones
+    when it looks for the verb: its list must be GLOBAL_FLAGS' booleans."""
+    from ocirt.cli import GLOBAL_FLAGS
+    with open(native.SOURCE) as f:
+        listed = re.search(r"bool_global_flags\[\] = \{(.*?)NULL\}", f.read()).group(1)
+    in_c = set(re.findall(r'"([^"]+)"', listed))
+    in_python = {n for f in GLOBAL_FLAGS if f.kind is bool for n in (f.name, f.alias) if n}
+    assert in_c == in_python

@@ -34,6 +34,7 @@ removed on destroy; parents such as ``/ocirt`` or ``/libpod_parent`` are
 shared between containers and stay.
 """
 import os
+import sys
 
 from ocirt.errors import ConfigError, OcirtError
 
@@ -189,11 +190,21 @@ class MigrationWarmup:
     or exec parses and prepares, then keeps the fast path open with a no-op
     move every 2 ms, so the container's own migration is quick whenever it
     comes.  Any failure only forgoes the head start.
+
+    The native launcher (ocirt/launcher/launcher.c) starts the same child in
+    C before the interpreter for create, run and exec; it is adopted here.
     """
     INTERVAL = 0.002
-    LIMIT = 2.0  # seconds: an orphaned child gives up on its own
+    LIMIT = 2.0  # seconds: an orphaned child gives up on its own (launcher.c: the same)
 
-    def __init__(self):
+    def __init__(self, start=True):
+        """``start=False``: only adopt the launcher's child, so that it can be stopped."""
+        self.pid = getattr(sys, "_ocirt_cgroup_warmup", None)
+        if self.pid is not None:
+            del sys._ocirt_cgroup_warmup
+            return
+        if not start:
+            return
         try:
             self.pid = os.fork()
         except OSError:
