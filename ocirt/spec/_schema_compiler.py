@@ -115,8 +115,8 @@ class _Pattern:
     def search(self, text):
         if self.compiled is None:
             import re
-            self.compiled = re.compile(self.source.removesuffix("$") + "\\Z"
-                                       if self.source.endswith("$") and not self.source.endswith("\\$")
+            self.compiled = re.compile(self.source.removesuffix("$") + "\\\\Z"
+                                       if self.source.endswith("$") and not self.source.endswith("\\\\$")
                                        else self.source)
         return self.compiled.search(text)
 '''
