@@ -10,7 +10,6 @@ controller and are always tested.
 import os
 import signal
 import subprocess
-import uuid
 
 import pytest
 
@@ -25,20 +24,8 @@ AVAILABLE = set(read_file("/sys/fs/cgroup/cgroup.controllers").split()) if os.pa
 
 
 @pytest.fixture
-def manager():
-    m = cgroups.manager_for({"cgroupsPath": f"/ocirt-v2-test/{uuid.uuid4().hex[:12]}"}, "t")
-    m.create()
-    yield m
-    m.destroy()
-
-
-@pytest.fixture
-def sleeper(manager):
-    proc = subprocess.Popen(["sleep", "60"])
-    manager.add_pid(proc.pid)
-    yield proc
-    proc.kill()
-    proc.wait()
+def cgroup_parent():
+    return "/ocirt-v2-test"
 
 
 def _read(manager, name):

@@ -1,4 +1,5 @@
 import os
+import subprocess
 import tempfile
 import uuid
 
@@ -33,3 +34,29 @@ def ocirt(root):
 
 def cid():
     return "t-" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def cgroup_parent():
+    """Where the cgroup tests make their cgroups (overridden by the pure-v2 checks)."""
+    return "/ocirt-test"
+
+
+@pytest.fixture
+def manager(cgroup_parent):
+    """A fresh cgroup of the host's layout, destroyed afterwards."""
+    from ocirt import cgroups
+    m = cgroups.manager_for({"cgroupsPath": f"{cgroup_parent}/{uuid.uuid4().hex[:12]}"}, "t")
+    m.create()
+    yield m
+    m.destroy()
+
+
+@pytest.fixture
+def sleeper(manager):
+    """A `sleep 60` inside ``manager``'s cgroup, killed afterwards."""
+    proc = subprocess.Popen(["sleep", "60"])
+    manager.add_pid(proc.pid)
+    yield proc
+    proc.kill()
+    proc.wait()

@@ -23,23 +23,6 @@ def _read(manager, controller, name):
     return read_file(os.path.join(manager.path(controller), name)).strip()
 
 
-@pytest.fixture
-def manager():
-    m = cgroups.manager_for({"cgroupsPath": f"/ocirt-test/{uuid.uuid4().hex[:12]}"}, "t")
-    m.create()
-    yield m
-    m.destroy()
-
-
-@pytest.fixture
-def sleeper(manager):
-    proc = subprocess.Popen(["sleep", "60"])
-    manager.add_pid(proc.pid)
-    yield proc
-    proc.kill()
-    proc.wait()
-
-
 # ------------------------------------------------------------------------ layout
 
 MOUNTINFO_HYBRID = """\
