@@ -1,6 +1,7 @@
 """stdio, inherited fds and the console socket: runtime-tools
 command-line-interface.md "create", runtime-linux.md "File descriptors",
 reference §6.1 (runc's console-socket protocol) and §6.3 (LISTEN_FDS)."""
+import contextlib
 import json
 import os
 import select
@@ -91,6 +92,22 @@ class ConsoleListener(threading.Thread):
             self.sock.close()
 
 
+@contextlib.contextmanager
+def socket_in_tmp(prefix, name):
+    """A socket path in a fresh directory under /tmp (sun_path holds 108
+    bytes), removed with whatever was bound there afterwards."""
+    sock_dir = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    sock_path = os.path.join(sock_dir, name)
+    try:
+        yield sock_path
+    finally:
+        try:
+            os.unlink(sock_path)
+        except FileNotFoundError:
+            pass
+        os.rmdir(sock_dir)
+
+
 def read_until(fd, needle, timeout=10.0):
     data = b""
     deadline = time.monotonic() + timeout
@@ -114,35 +131,29 @@ def test_console_socket(rt):
     stdio is the pty slave, and /dev/console exists (config-linux.md
     "Default Devices": /dev/console when terminal is true) and the pty has
     `consoleSize` (config.md "Console size")."""
-    sock_dir = tempfile.mkdtemp(prefix="conf-sock-", dir="/tmp")
-    sock_path = os.path.join(sock_dir, "console.sock")
-    listener = ConsoleListener(sock_path)
-    listener.start()
-    ctr = rt.container(sh("tty; test -t 0 && test -t 1 && echo isatty; "
-                          "test -c /dev/console && echo console-chardev; stty size; echo console-done"),
-                       terminal=True, mutate=lambda c: c["process"].update(consoleSize={"height": 33, "width": 111}))
-    master = None
-    try:
-        ctr.create("--console-socket", sock_path)
-        listener.join(20)
-        assert listener.error is None and listener.message is not None, listener.error
-        assert len(listener.fds) == 1, listener.fds
-        master = listener.fds[0]
-        st = os.fstat(master)
-        # a pty master is the ptmx character device (5:2) of its devpts
-        assert stat.S_ISCHR(st.st_mode) and (os.major(st.st_rdev), os.minor(st.st_rdev)) == (5, 2)
-        ctr.start()
-        out = read_until(master, b"console-done").decode(errors="replace").replace("\r\n", "\n")
-        ctr.wait()
-        ctr.delete()
-    finally:
-        for fd in listener.fds:
-            os.close(fd)
+    with socket_in_tmp("conf-sock-", "console.sock") as sock_path:
+        listener = ConsoleListener(sock_path)
+        listener.start()
+        ctr = rt.container(sh("tty; test -t 0 && test -t 1 && echo isatty; "
+                              "test -c /dev/console && echo console-chardev; stty size; echo console-done"),
+                           terminal=True,
+                           mutate=lambda c: c["process"].update(consoleSize={"height": 33, "width": 111}))
         try:
-            os.unlink(sock_path)
-        except FileNotFoundError:
-            pass
-        os.rmdir(sock_dir)
+            ctr.create("--console-socket", sock_path)
+            listener.join(20)
+            assert listener.error is None and listener.message is not None, listener.error
+            assert len(listener.fds) == 1, listener.fds
+            master = listener.fds[0]
+            st = os.fstat(master)
+            # a pty master is the ptmx character device (5:2) of its devpts
+            assert stat.S_ISCHR(st.st_mode) and (os.major(st.st_rdev), os.minor(st.st_rdev)) == (5, 2)
+            ctr.start()
+            out = read_until(master, b"console-done").decode(errors="replace").replace("\r\n", "\n")
+            ctr.wait()
+            ctr.delete()
+        finally:
+            for fd in listener.fds:
+                os.close(fd)
     lines = out.splitlines()
     assert lines[0].startswith("/dev/pts/") or lines[0] == "/dev/console", out
     assert lines[1:5] == ["isatty", "console-chardev", "33 111", "console-done"], out
@@ -171,28 +182,22 @@ def test_seccomp_listener_path(rt):
     container-process-state JSON with the seccomp notify fd in SCM_RIGHTS.
     Once the agent closes that fd, the notified syscall fails (ENOSYS) and the
     process carries on."""
-    sock_dir = tempfile.mkdtemp(prefix="conf-seccomp-", dir="/tmp")
-    sock_path = os.path.join(sock_dir, "agent.sock")
-    listener = ConsoleListener(sock_path, timeout=8)
-    listener.start()
-    ctr = rt.container(sh("mkdir /tmp/d 2>&1; echo after-mkdir"), mutate=notify_mkdir(sock_path, "conformance"))
-    try:
-        ctr.create()
-        ctr.start()
-        listener.join(10)
-        assert listener.error is None and listener.message, (listener.error, ctr.stdout(), ctr.stderr())
-        state = json.loads(listener.message)
-        assert len(listener.fds) == 1 and state["fds"] == ["seccompFd"]
-        assert state["metadata"] == "conformance" and state["state"]["id"] == ctr.id
-        assert state["pid"] == ctr.pid
-    finally:
-        for fd in listener.fds:
-            os.close(fd)
+    with socket_in_tmp("conf-seccomp-", "agent.sock") as sock_path:
+        listener = ConsoleListener(sock_path, timeout=8)
+        listener.start()
+        ctr = rt.container(sh("mkdir /tmp/d 2>&1; echo after-mkdir"), mutate=notify_mkdir(sock_path, "conformance"))
         try:
-            os.unlink(sock_path)
-        except FileNotFoundError:
-            pass
-        os.rmdir(sock_dir)
+            ctr.create()
+            ctr.start()
+            listener.join(10)
+            assert listener.error is None and listener.message, (listener.error, ctr.stdout(), ctr.stderr())
+            state = json.loads(listener.message)
+            assert len(listener.fds) == 1 and state["fds"] == ["seccompFd"]
+            assert state["metadata"] == "conformance" and state["state"]["id"] == ctr.id
+            assert state["pid"] == ctr.pid
+        finally:
+            for fd in listener.fds:
+                os.close(fd)
     ctr.wait()
     assert ctr.stdout() == "mkdir: can't create directory '/tmp/d': Function not implemented\nafter-mkdir\n"
 
@@ -202,51 +207,45 @@ def test_seccomp_listener_path_on_exec(rt):
     a second connection whose `pid` is the exec'd process as the runtime sees
     it (runc sends the same for `runc exec`), and the notified syscall of that
     process waits for the agent."""
-    sock_dir = tempfile.mkdtemp(prefix="conf-seccomp-", dir="/tmp")
-    sock_path = os.path.join(sock_dir, "agent.sock")
-    first = ConsoleListener(sock_path, timeout=8)
-    first.start()
-    ctr = rt.container(["sleep", "30"], mutate=notify_mkdir(sock_path, "exec-case"))
-    fds = []
-    try:
-        ctr.create()
-        ctr.start()
-        first.join(10)
-        assert first.error is None and first.message, (first.error, ctr.stderr())
-        fds += first.fds
-        os.unlink(sock_path)
-        second = ConsoleListener(sock_path, timeout=8)
-        second.start()
-        execd = subprocess.Popen([rt.binary, "--root", rt.root, "exec", ctr.id, "sh", "-c",
-                                  "mkdir /tmp/e 2>&1; echo after-mkdir"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        second.join(10)
-        assert second.error is None and second.message, (second.error, execd.poll())
-        fds += second.fds
-        state = json.loads(second.message)
-        assert state["fds"] == ["seccompFd"] and len(second.fds) == 1
-        assert state["metadata"] == "exec-case" and state["state"]["id"] == ctr.id
-        assert state["pid"] != ctr.pid
-        # that pid is the exec'd process: it becomes `sh -c "mkdir ..."` (the
-        # fd may be sent just before execve), whose mkdir then waits for us
-        deadline = time.monotonic() + 5
-        while True:
-            with open(f"/proc/{state['pid']}/cmdline", "rb") as f:
-                if b"mkdir /tmp/e" in f.read():
-                    break
-            assert time.monotonic() < deadline, "the listener's pid never became the exec'd process"
-            time.sleep(0.02)
-        for fd in second.fds:  # the agent goes away: the pending mkdir fails with ENOSYS
-            os.close(fd)
-            fds.remove(fd)
-        out, err = execd.communicate(timeout=10)
-        assert out == "mkdir: can't create directory '/tmp/e': Function not implemented\nafter-mkdir\n", err
-    finally:
-        for fd in fds:
-            os.close(fd)
+    with socket_in_tmp("conf-seccomp-", "agent.sock") as sock_path:
+        first = ConsoleListener(sock_path, timeout=8)
+        first.start()
+        ctr = rt.container(["sleep", "30"], mutate=notify_mkdir(sock_path, "exec-case"))
+        fds = []
         try:
+            ctr.create()
+            ctr.start()
+            first.join(10)
+            assert first.error is None and first.message, (first.error, ctr.stderr())
+            fds += first.fds
             os.unlink(sock_path)
-        except FileNotFoundError:
-            pass
-        os.rmdir(sock_dir)
-        ctr.kill(check=False)
+            second = ConsoleListener(sock_path, timeout=8)
+            second.start()
+            execd = subprocess.Popen([rt.binary, "--root", rt.root, "exec", ctr.id, "sh", "-c",
+                                      "mkdir /tmp/e 2>&1; echo after-mkdir"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            second.join(10)
+            assert second.error is None and second.message, (second.error, execd.poll())
+            fds += second.fds
+            state = json.loads(second.message)
+            assert state["fds"] == ["seccompFd"] and len(second.fds) == 1
+            assert state["metadata"] == "exec-case" and state["state"]["id"] == ctr.id
+            assert state["pid"] != ctr.pid
+            # that pid is the exec'd process: it becomes `sh -c "mkdir ..."` (the
+            # fd may be sent just before execve), whose mkdir then waits for us
+            deadline = time.monotonic() + 5
+            while True:
+                with open(f"/proc/{state['pid']}/cmdline", "rb") as f:
+                    if b"mkdir /tmp/e" in f.read():
+                        break
+                assert time.monotonic() < deadline, "the listener's pid never became the exec'd process"
+                time.sleep(0.02)
+            for fd in second.fds:  # the agent goes away: the pending mkdir fails with ENOSYS
+                os.close(fd)
+                fds.remove(fd)
+            out, err = execd.communicate(timeout=10)
+            assert out == "mkdir: can't create directory '/tmp/e': Function not implemented\nafter-mkdir\n", err
+        finally:
+            for fd in fds:
+                os.close(fd)
+            ctr.kill(check=False)
