@@ -17,12 +17,15 @@ from ocirt.state import Container, StateStore, proc_start_time
 
 class CreateOptions:
     def __init__(self, bundle=".", console_socket=None, pid_file=None, no_pivot=False, preserve_fds=0,
-                 systemd_cgroup=False, prog="ocirt", console_fd=None, no_new_keyring=False, pidfd_socket=None):
+                 systemd_cgroup=False, prog="ocirt", proxy_console=False, no_new_keyring=False, pidfd_socket=None):
         self.bundle, self.console_socket, self.pid_file = bundle, console_socket, pid_file
         self.no_new_keyring, self.pidfd_socket = no_new_keyring, pidfd_socket
         self.no_pivot, self.preserve_fds, self.systemd_cgroup = no_pivot, preserve_fds, systemd_cgroup
         self.prog = prog
-        self.console_fd = console_fd  # run -t: our end receives the pty master
+        # foreground `run` without --console-socket: a terminal the config asks
+        # for is proxied by the caller, who receives the pty master on console_proxy
+        self.proxy_console = proxy_console
+        self.console_proxy = None
 
 
 def create(store: StateStore, cid, opts: CreateOptions, warmup=None):
@@ -49,7 +52,7 @@ def _create(store, cid, opts, warmup):
     process = config.get("process") or {}
     plan = Plan(linux)
     terminal = bool(process.get("terminal"))
-    if terminal and not opts.console_socket and opts.console_fd is None:
+    if terminal and not opts.console_socket and not opts.proxy_console:
         raise OcirtError("cannot allocate tty if runc will detach without setting console socket")
     if opts.console_socket and not terminal:
         raise OcirtError("cannot use console socket if runc will not detach or allocate tty")
@@ -87,11 +90,16 @@ def _create(store, cid, opts, warmup):
         _chown_to_container_root(container.fifo_path, linux, plan)
         fifo_fd = os.open(container.fifo_path, os.O_PATH | os.O_CLOEXEC)
         cleanup_fds.append(fifo_fd)
-        console_fd = opts.console_fd
+        console_fd = None
         if terminal and opts.console_socket:
             from ocirt.console import connect_socket
             sock = connect_socket(opts.console_socket)
             console_fd = sock.detach()
+            cleanup_fds.append(console_fd)
+        elif terminal:
+            import socket
+            opts.console_proxy, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            console_fd = theirs.detach()
             cleanup_fds.append(console_fd)
         # Made and joined once init exists (_serve_init): by then the
         # migration warm-up has released the cgroup lock it holds meanwhile.
@@ -413,7 +421,7 @@ def start(container: Container):
     if status != "created":
         if status == "stopped":
             raise OcirtError("cannot start a container that has stopped")
-        raise OcirtError(f"cannot start an already running container")
+        raise OcirtError("cannot start an already running container")
     config = container.load_config()
     if not config.get("process"):
         raise OcirtError("config.json: process: start needs a process")
