@@ -146,6 +146,17 @@ def test_missing_executable_wording(ocirt, bundle):
     assert ocirt("list", "-q").stdout == ""
 
 
+def test_foreground_run_proxies_a_terminal(ocirt, bundle):
+    """`run` in the foreground without --console-socket: the process gets a
+    pty and run relays it to its own stdio, exiting with the status."""
+    b = bundle(args=["sh", "-c", "tty; test -t 1 && echo isatty; exit 3"], terminal=True)
+    res = ocirt("run", "--bundle", b, cid())
+    assert res.returncode == 3, res.stderr
+    lines = res.stdout.replace("\r\n", "\n").splitlines()
+    assert lines[0].startswith("/dev/pts/") and lines[1] == "isatty", res.stdout
+    assert ocirt("list", "-q").stdout == ""
+
+
 def test_init_failure_reported_even_while_the_runtime_is_busy(ocirt, bundle):
     """init fails its first mount while the runtime side still makes the
     cgroup: create must print init's error, not a broken pipe of its own."""
