@@ -35,7 +35,12 @@ class Channel:
         os.write(self.fd, jsonio.dumps(fields).encode())
 
     def recv(self):
-        data = os.read(self.fd, 65536)
+        try:
+            data = os.read(self.fd, 65536)
+        except ConnectionResetError:
+            # the peer went away with our last message unread: the kernel says
+            # so once, then still hands over what the peer sent before it went
+            data = os.read(self.fd, 65536)
         if not data:
             return None
         return jsonio.loads(data)
